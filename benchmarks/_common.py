@@ -1,0 +1,71 @@
+"""Shared helpers for benchmarks: timing by minimum of repeats, and result files."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DOCS = ROOT / "docs" / "benchmarks"
+
+
+def block(x: Any) -> Any:
+    return jax.block_until_ready(x)
+
+
+def min_time(fn: Callable[[], Any], repeats: int = 5) -> float:
+    """Minimum wall time (s) of ``fn()`` over ``repeats`` calls, after one warm-up call."""
+    block(fn())
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        block(fn())
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def interleaved_min_times(fns: dict[str, Callable[[], Any]], repeats: int = 5) -> dict[str, float]:
+    """Minimum times of several functions, interleaved so machine noise hits all alike."""
+    for f in fns.values():
+        block(f())
+    best = {k: float("inf") for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            block(f())
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return best
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {jax.devices()[0].platform}, jax {jax.__version__}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def fmt(v: Any) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_results(name: str, title: str, data: Any, markdown_body: str) -> None:
+    """Write ``benchmarks/results/<name>.json`` and ``docs/benchmarks/<name>.md``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    DOCS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    (RESULTS / f"{name}.json").write_text(
+        json.dumps({"name": name, "date": stamp, "machine": machine(), "data": data}, indent=2)
+    )
+    (DOCS / f"{name}.md").write_text(
+        f"# {title}\n\n_Measured {stamp} on {machine()} by `make bench` "
+        f"(`python benchmarks/run.py --only {name}`)._\n\n{markdown_body}\n"
+    )

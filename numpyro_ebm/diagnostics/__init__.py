@@ -1,0 +1,1 @@
+"""Diagnostics: ArviZ conversion, detailed balance, Stein discrepancy, plots."""
