@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check numpyro_ebm tests examples benchmarks
 
 docs: $(STAMP)
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 test: $(STAMP) lint docs
 	$(PY) -m pytest -n $(NPROC) --dist loadgroup -q $(PYTEST_ARGS)
