@@ -1,1 +1,55 @@
 """Diagnostics: ArviZ conversion, detailed balance, Stein discrepancy, plots."""
+
+from . import arviz as arviz  # submodule; kept out of __all__ (would shadow `arviz`)
+from . import balance, plots, ratio, stein, transitions
+from .arviz import (
+    DIAGNOSTIC_FIELDS,
+    add_group,
+    diagnose,
+    flat_potential,
+    from_datatree,
+    to_datatree,
+)
+from .balance import (
+    DetailedBalanceReport,
+    Verdict,
+    detailed_balance,
+    fluctuation_identity,
+    ratio_consistency,
+    reversibility,
+)
+from .plots import plot_detailed_balance, plot_energy_2d
+from .ratio import Recomputed, log_proposal_density, recompute
+from .stein import KSDResult, kernel_stein_discrepancy
+from .transitions import Transitions, from_langevin, make_transitions, probe_transitions
+
+__all__ = [
+    "DIAGNOSTIC_FIELDS",
+    "DetailedBalanceReport",
+    "KSDResult",
+    "Recomputed",
+    "Verdict",
+    "Transitions",
+    "add_group",
+    "balance",
+    "detailed_balance",
+    "diagnose",
+    "flat_potential",
+    "fluctuation_identity",
+    "from_datatree",
+    "from_langevin",
+    "kernel_stein_discrepancy",
+    "log_proposal_density",
+    "make_transitions",
+    "plot_detailed_balance",
+    "plot_energy_2d",
+    "plots",
+    "probe_transitions",
+    "ratio",
+    "ratio_consistency",
+    "recompute",
+    "reversibility",
+    "stein",
+    "to_datatree",
+    "transitions",
+]

@@ -64,52 +64,67 @@ def init(position: PyTree, energy_fn: Callable[[PyTree], Array]) -> LangevinStat
     return LangevinState(position, energy, grad)
 
 
-class _Metric(NamedTuple):
-    """``M^-1`` as a diagonal vector or a dense matrix with its Cholesky factor."""
+class _Metric:
+    """``M^-1`` (identity, diagonal or dense) with a square root ``B``, ``B B^T = M^-1``.
 
-    inv_mass: Array | None
-    chol: Array | None  # lower Cholesky factor of a dense M^-1
+    ``factor`` is ``sqrt(M^-1)`` for a diagonal metric and a lower-triangular matrix for a
+    dense one: ``B = factor`` (a Cholesky factor) or ``B = factor^T`` when ``transposed``
+    (NumPyro's ``mass_matrix_sqrt_inv`` ``S`` has ``S^T S = M^-1``). Built inside traced
+    code only; not a pytree.
+    """
+
+    __slots__ = ("inv_mass", "factor", "transposed")
+
+    def __init__(self, inv_mass=None, factor=None, transposed=False):
+        self.inv_mass = inv_mass
+        self.factor = factor
+        self.transposed = transposed
+
+    @property
+    def dense(self) -> bool:
+        return self.inv_mass is not None and self.inv_mass.ndim == 2
 
     def mul(self, v):  # M^-1 v
         if self.inv_mass is None:
             return v
-        if self.chol is None:
-            return self.inv_mass * v
-        return self.inv_mass @ v
+        return self.inv_mass @ v if self.dense else self.inv_mass * v
 
-    def sqrt_mul(self, v):  # M^-1/2 v
+    def sqrt_mul(self, v):  # B v
         if self.inv_mass is None:
             return v
-        if self.chol is None:
-            return jnp.sqrt(self.inv_mass) * v
-        return self.chol @ v
+        if not self.dense:
+            return self.factor * v
+        return (self.factor.T if self.transposed else self.factor) @ v
 
-    def whiten(self, v):  # M^1/2 v  (inverse of sqrt_mul)
+    def whiten(self, v):  # B^-1 v
         if self.inv_mass is None:
             return v
-        if self.chol is None:
-            return v / jnp.sqrt(self.inv_mass)
-        return jax.scipy.linalg.solve_triangular(self.chol, v, lower=True)
+        if not self.dense:
+            return v / self.factor
+        return jax.scipy.linalg.solve_triangular(
+            self.factor, v, lower=True, trans=1 if self.transposed else 0
+        )
 
-    def half_logdet(self, n, dtype):  # 0.5 log det M^-1
+    def half_logdet(self, dtype):  # 0.5 log det M^-1 = log |det B|
         if self.inv_mass is None:
             return jnp.zeros((), dtype)
-        if self.chol is None:
-            return 0.5 * jnp.sum(jnp.log(self.inv_mass))
-        return jnp.sum(jnp.log(jnp.diag(self.chol)))
+        d = jnp.diag(self.factor) if self.dense else self.factor
+        return jnp.sum(jnp.log(jnp.abs(d)))
 
 
 def _metric(inverse_mass_matrix, n, dtype) -> _Metric:
+    if isinstance(inverse_mass_matrix, _Metric):
+        return inverse_mass_matrix
     if inverse_mass_matrix is None:
-        return _Metric(None, None)
+        return _Metric()
     m = jnp.asarray(inverse_mass_matrix, dtype)
-    if m.ndim == 1:
-        return _Metric(m, None)
-    if m.ndim == 2:
+    if m.shape == (n,):
+        return _Metric(m, jnp.sqrt(m))
+    if m.shape == (n, n):
         return _Metric(m, jnp.linalg.cholesky(m))
     raise ValueError(
-        f"inverse_mass_matrix must be None, a vector of size {n} or an ({n}, {n}) matrix; "
-        f"got shape {m.shape}"
+        f"inverse_mass_matrix must be None, a vector of size {n} or an ({n}, {n}) matrix "
+        f"(n = number of flattened coordinates); got shape {m.shape}"
     )
 
 
@@ -127,7 +142,7 @@ def _log_q(x_to, x_from, grad_from, h, metric, T):
     n = x_to.shape[-1]
     scale = jnp.sqrt(2.0 * h * T)
     z = metric.whiten(x_to - x_from + h * metric.mul(grad_from)) / scale
-    return (-0.5 * jnp.sum(z**2) - n * jnp.log(scale) - metric.half_logdet(n, x_to.dtype)
+    return (-0.5 * jnp.sum(z**2) - n * jnp.log(scale) - metric.half_logdet(x_to.dtype)
             - 0.5 * n * math.log(2 * math.pi))
 
 
@@ -147,7 +162,7 @@ def _propose(key, state, energy_fn, step_size, inverse_mass_matrix, temperature)
     e_new = jnp.asarray(e_new, dtype)
     finite = jnp.isfinite(e_new) & jnp.all(jnp.isfinite(g_new)) & jnp.all(jnp.isfinite(x_new))
     # log q(x'|x): the forward residual is exactly scale * M^-1/2 xi.
-    const = -n * jnp.log(scale) - metric.half_logdet(n, dtype) - 0.5 * n * math.log(2 * math.pi)
+    const = -n * jnp.log(scale) - metric.half_logdet(dtype) - 0.5 * n * math.log(2 * math.pi)
     fwd = -0.5 * jnp.sum(xi**2) + const
     # Guard the backward term against NaN from a non-finite proposal.
     g_safe = jnp.where(finite, g_new, 0.0)
@@ -155,7 +170,9 @@ def _propose(key, state, energy_fn, step_size, inverse_mass_matrix, temperature)
     bwd = _log_q(x, x_safe, g_safe, h, metric, T)
     e_safe = jnp.where(finite, e_new, jnp.asarray(state.energy, dtype))
     log_ratio = -(e_safe - state.energy) / T + bwd - fwd
-    log_ratio = jnp.where(finite, log_ratio, -jnp.inf)
+    # A NaN ratio (e.g. a non-finite current energy) must reject, never propagate.
+    finite_ratio = finite & ~jnp.isnan(log_ratio)
+    log_ratio = jnp.where(finite_ratio, log_ratio, -jnp.inf)
     bwd = jnp.where(finite, bwd, -jnp.inf)
     proposal = LangevinState(unravel(x_new), e_new, unravel(g_new))
     return proposal, xi, fwd, bwd, log_ratio, finite
@@ -173,7 +190,31 @@ def mala_step(
     inverse_mass_matrix: Any = None,
     temperature: Any = 1.0,
 ) -> tuple[LangevinState, LangevinInfo]:
-    """One Metropolis-adjusted Langevin step; non-finite proposals are rejected."""
+    """One Metropolis-adjusted Langevin step; non-finite proposals are rejected.
+
+    Proposal ``x' = x - h M^-1 grad E(x) + sqrt(2 h T) M^-1/2 xi``, accepted with
+    probability ``min(1, exp(-(E(x') - E(x)) / T + log q(x | x') - log q(x' | x)))``.
+
+    Parameters
+    ----------
+    key
+        PRNG key (typed or legacy).
+    state
+        Current :class:`LangevinState` (from :func:`init` or a previous step).
+    energy_fn
+        ``energy_fn(position) -> scalar``; positions may be arrays or pytrees.
+    step_size
+        Langevin time step ``h > 0``.
+    inverse_mass_matrix
+        ``None`` (identity), a vector (diagonal) or a matrix (dense) over the flattened
+        coordinates.
+    temperature
+        ``T`` of the target ``exp(-E / T)``.
+
+    Returns
+    -------
+    ``(new_state, info)`` with :class:`LangevinInfo`.
+    """
     k_prop, k_acc = jax.random.split(key)
     proposal, xi, fwd, bwd, log_ratio, finite = _propose(
         k_prop, state, energy_fn, step_size, inverse_mass_matrix, temperature
@@ -196,6 +237,7 @@ def ula_step(
 ) -> tuple[LangevinState, LangevinInfo]:
     """One unadjusted Langevin step (always moves unless the proposal is non-finite).
 
+    Same move and arguments as :func:`mala_step`, without the accept step.
     ``info.log_accept_ratio`` is the ratio MALA *would* have used, so diagnostics can
     measure ULA's discretisation bias; ``info.acceptance_rate`` is its ``min(1, e^R)``.
     """

@@ -1,0 +1,428 @@
+"""Langevin kernels as NumPyro ``MCMCKernel``s: :class:`MALA` and :class:`ULA`.
+
+Both move ``z' = z - h M^-1 grad U(z) + sqrt(2 h T) M^-1/2 xi`` on the unconstrained
+potential ``U`` (target ``exp(-U / T)``); MALA adds a Metropolis-Hastings correction, ULA
+always moves. Step size ``h`` and inverse mass matrix ``M^-1`` are tuned during warmup by
+NumPyro's own adapter (:func:`numpyro.infer.hmc_util.warmup_adapter`: dual averaging on
+``log h`` toward ``target_accept_prob``, Welford covariance in Stan's windows). The adapter
+sees OUR ``h`` directly (``adapt_state.step_size`` is ``h``, not a leapfrog ``eps``;
+``h = eps^2 / 2``). ULA adapts ``h`` on the acceptance probability MALA would have had.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import random
+from jax.flatten_util import ravel_pytree
+from numpyro.infer.gibbs import conditioned
+from numpyro.infer.hmc_util import HMCAdaptState, warmup_adapter
+from numpyro.infer.initialization import init_to_uniform
+from numpyro.infer.mcmc import MCMCKernel
+from numpyro.infer.util import initialize_model, unconstrain_fn
+from numpyro.util import identity, is_prng_key
+
+from . import langevin
+from .langevin import LangevinState, _Metric
+
+__all__ = ["MALAState", "ULAState", "MALA", "ULA"]
+
+Array = jax.Array
+PyTree = Any
+
+
+class MALAState(NamedTuple):
+    """State of :class:`MALA` / :class:`ULA` (one chain; leading chain axis if vectorized).
+
+    Fields: ``i`` (iteration, counting warmup), ``z`` (unconstrained position),
+    ``z_grad`` (``grad U(z)``), ``potential_energy`` (``U(z)``), ``accept_prob``
+    (``min(1, e^R)`` of the last step; for ULA the would-be MALA value), ``diverging``
+    (last proposal non-finite), ``log_accept_ratio`` (``R``), ``forward_log_prob``
+    (``log q(proposal | z_prev)``), ``backward_log_prob`` (``log q(z_prev | proposal)``),
+    ``proposal`` (unconstrained, same pytree as ``z``), ``noise`` (the standard-normal
+    innovation ``xi``, flattened), ``adapt_state`` (NumPyro's ``HMCAdaptState``;
+    ``adapt_state.step_size`` is the Langevin ``h`` for the NEXT step), ``rng_key`` and
+    ``mean_accept_prob`` (running mean, reset after warmup).
+    """
+
+    i: Array
+    z: PyTree
+    z_grad: PyTree
+    potential_energy: Array
+    accept_prob: Array
+    diverging: Array
+    log_accept_ratio: Array
+    forward_log_prob: Array
+    backward_log_prob: Array
+    proposal: PyTree
+    noise: Array
+    adapt_state: HMCAdaptState
+    rng_key: Array
+    mean_accept_prob: Array
+
+
+ULAState = MALAState
+"""ULA uses the same state type; ``accept_prob`` is MALA's would-be acceptance."""
+
+
+def _is_concrete(x: Any) -> bool:
+    return not any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(x))
+
+
+def _check_range(name: str, value: Any, low: float, high: float | None = None) -> None:
+    """Raise ``ValueError`` unless concrete ``value`` lies in ``(low, high)`` (tracers pass)."""
+    if value is None or not _is_concrete(value):
+        return
+    arr = np.asarray(value, dtype=float)
+    ok = np.all(np.isfinite(arr)) and np.all(arr > low)
+    if high is not None:
+        ok = ok and np.all(arr < high)
+    if not ok:
+        want = f"in ({low}, {high})" if high is not None else f"> {low} and finite"
+        raise ValueError(f"{name} must be {want}, got {value!r}")
+
+
+def _metric_from_adapt(adapt_state: HMCAdaptState) -> _Metric:
+    """Metric of the functional core from NumPyro's adapt state (no factorisation per step)."""
+    inv = adapt_state.inverse_mass_matrix
+    return _Metric(inv, adapt_state.mass_matrix_sqrt_inv, transposed=jnp.ndim(inv) == 2)
+
+
+class _LangevinKernel(MCMCKernel):
+    """Shared machinery of :class:`MALA` and :class:`ULA` (``_move`` differs)."""
+
+    _move: Callable = staticmethod(langevin.mala_step)
+
+    def __init__(
+        self,
+        model: Callable | None = None,
+        potential_fn: Callable | None = None,
+        step_size: Any = 0.1,
+        inverse_mass_matrix: Any = None,
+        adapt_step_size: bool = True,
+        adapt_mass_matrix: bool = True,
+        dense_mass: bool = False,
+        target_accept_prob: Any = 0.574,
+        init_strategy: Callable = init_to_uniform,
+        temperature: Any = 1.0,
+        regularize_mass_matrix: bool = True,
+    ):
+        if (model is None) == (potential_fn is None):
+            raise ValueError(
+                f"{type(self).__name__}: give exactly one of model= or potential_fn=; got "
+                f"model={model!r}, potential_fn={potential_fn!r}"
+            )
+        if not isinstance(dense_mass, bool):
+            raise TypeError(
+                f"dense_mass must be True or False, got {dense_mass!r} (block-structured "
+                "mass matrices are not supported by the Langevin kernels)"
+            )
+        _check_range("step_size", step_size, 0.0)
+        _check_range("target_accept_prob", target_accept_prob, 0.0, 1.0)
+        _check_range("temperature", temperature, 0.0)
+        self._model = model
+        self._potential_fn = potential_fn
+        self._step_size = float(step_size) if isinstance(step_size, int) else step_size
+        self._inverse_mass_matrix = inverse_mass_matrix
+        self._adapt_step_size = bool(adapt_step_size)
+        self._adapt_mass_matrix = bool(adapt_mass_matrix)
+        self._dense_mass = dense_mass
+        self._target_accept_prob = target_accept_prob
+        self._init_strategy = init_strategy
+        self._temperature = temperature
+        self._regularize_mass_matrix = regularize_mass_matrix
+        self._constrained_init = False  # True for a block of numpyro.infer.Gibbs
+        self._reset()
+
+    def _reset(self) -> None:
+        self._num_warmup = 0
+        self._potential_fn_gen = None
+        self._postprocess_fn = None
+        self._wa_update = None
+        self._sample_fn = None
+
+    # ------------------------------------------------------------ MCMCKernel API
+    @property
+    def model(self) -> Callable | None:
+        """The NumPyro model (``None`` for a bare ``potential_fn``)."""
+        return self._model
+
+    @property
+    def sample_field(self) -> str:
+        return "z"
+
+    @property
+    def default_fields(self) -> tuple[str, ...]:
+        return ("z", "diverging")
+
+    def get_diagnostics_str(self, state: MALAState) -> str:
+        """Progress-bar text: current step size ``h`` and mean acceptance probability."""
+        h = float(jnp.mean(state.adapt_state.step_size))
+        acc = float(jnp.mean(state.mean_accept_prob))
+        return f"step size {h:.2e}. acc. prob={acc:.2f}"
+
+    def postprocess_fn(self, model_args, model_kwargs) -> Callable:
+        """Map unconstrained ``z`` to constrained values plus deterministic sites."""
+        if self._postprocess_fn is None:
+            return identity
+        return self._postprocess_fn(*model_args, **(model_kwargs or {}))
+
+    def get_potential_fn(self, model_args=(), model_kwargs=None) -> Callable:
+        """Potential ``U`` (negative log joint, unconstrained) for the given model arguments."""
+        if self._model is None:
+            return self._potential_fn
+        if self._potential_fn_gen is None:
+            raise RuntimeError("get_potential_fn needs init() to have run first")
+        return self._potential_fn_gen(*model_args, **(model_kwargs or {}))
+
+    def _init_params(self, rng_key, model_args, model_kwargs, init_params):
+        if self._model is None:
+            if init_params is None:
+                raise ValueError(
+                    f"{type(self).__name__}(potential_fn=...) needs init_params: pass "
+                    "mcmc.run(key, init_params=...) with one position per chain"
+                )
+            return init_params
+        params_info, pe_gen, post_gen, _ = initialize_model(
+            rng_key,
+            self._model,
+            dynamic_args=True,
+            init_strategy=self._init_strategy,
+            model_args=model_args,
+            model_kwargs=model_kwargs,
+        )
+        self._potential_fn_gen = pe_gen
+        self._postprocess_fn = post_gen
+        if init_params is None:
+            return params_info[0]
+        if self._constrained_init:  # Gibbs hands non-HMC blocks constrained values
+            unc = lambda p: unconstrain_fn(self._model, model_args, model_kwargs or {}, p)
+            return unc(init_params) if is_prng_key(rng_key) else jax.vmap(unc)(init_params)
+        return init_params
+
+    def _check_inverse_mass_matrix(self, size: int) -> Any:
+        m = self._inverse_mass_matrix
+        if m is None or not _is_concrete(m):
+            return m
+        shape = np.shape(m)
+        if shape not in ((size,), (size, size)):
+            raise ValueError(
+                f"inverse_mass_matrix must have shape ({size},) or ({size}, {size}) for "
+                f"{size} unconstrained coordinates, got shape {shape}"
+            )
+        return m
+
+    def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs) -> MALAState:
+        """Initial state; a batch of keys (``chain_method="vectorized"``) gives a batch."""
+        vectorized = not is_prng_key(rng_key)
+        if vectorized:
+            rng_key, key_model = jnp.swapaxes(jax.vmap(random.split)(rng_key), 0, 1)
+        else:
+            rng_key, key_model = random.split(rng_key)
+        init_params = self._init_params(key_model, model_args, model_kwargs, init_params)
+        self._num_warmup = int(num_warmup)
+        wa_init, self._wa_update = warmup_adapter(
+            num_warmup,
+            adapt_step_size=self._adapt_step_size,
+            adapt_mass_matrix=self._adapt_mass_matrix,
+            dense_mass=self._dense_mass,
+            target_accept_prob=self._target_accept_prob,
+            regularize_mass_matrix=self._regularize_mass_matrix,
+        )
+        potential = self.get_potential_fn(model_args, model_kwargs)
+
+        def init_one(params, key):
+            flat, _ = ravel_pytree(params)
+            inv_mm = self._check_inverse_mass_matrix(flat.shape[0])
+            st = langevin.init(params, potential)
+            key, key_wa = random.split(key)
+            h = jax.lax.convert_element_type(self._step_size, flat.dtype)
+            wa_state = wa_init(
+                (params,), key_wa, h, inverse_mass_matrix=inv_mm,
+                mass_matrix_size=flat.shape[0],
+            )._replace(rng_key=None)
+            zero = jnp.zeros((), flat.dtype)
+            return MALAState(
+                i=jnp.array(0),
+                z=params,
+                z_grad=st.energy_grad,
+                potential_energy=st.energy,
+                accept_prob=zero,
+                diverging=jnp.array(False),
+                log_accept_ratio=zero,
+                forward_log_prob=zero,
+                backward_log_prob=zero,
+                proposal=params,
+                noise=jnp.zeros_like(flat),
+                adapt_state=wa_state,
+                rng_key=key,
+                mean_accept_prob=zero,
+            )
+
+        if vectorized:
+            state = jax.vmap(init_one)(init_params, rng_key)
+            self._sample_fn = jax.vmap(self._sample_one, in_axes=(0, None, None))
+        else:
+            state = init_one(init_params, rng_key)
+            self._sample_fn = self._sample_one
+        return state
+
+    def _sample_one(self, state: MALAState, model_args, model_kwargs) -> MALAState:
+        potential = self.get_potential_fn(model_args, model_kwargs)
+        rng_key, key_step = random.split(state.rng_key)
+        ad = state.adapt_state
+        current = LangevinState(state.z, state.potential_energy, state.z_grad)
+        i = state.i
+        new, info = self._transition(key_step, i, current, potential, ad)
+        adapt_state = jax.lax.cond(
+            i < self._num_warmup,
+            lambda a: self._wa_update(i, info.acceptance_rate, (new.position,), a),
+            lambda a: a,
+            ad,
+        )
+        itr = i + 1
+        n = jnp.where(i < self._num_warmup, itr, itr - self._num_warmup)
+        mean_acc = state.mean_accept_prob + (info.acceptance_rate - state.mean_accept_prob) / n
+        return MALAState(
+            i=itr,
+            z=new.position,
+            z_grad=new.energy_grad,
+            potential_energy=new.energy,
+            accept_prob=info.acceptance_rate,
+            diverging=info.diverging,
+            log_accept_ratio=info.log_accept_ratio,
+            forward_log_prob=info.forward_log_prob,
+            backward_log_prob=info.backward_log_prob,
+            proposal=info.proposal.position,
+            noise=info.noise,
+            adapt_state=adapt_state,
+            rng_key=rng_key,
+            mean_accept_prob=mean_acc,
+        )
+
+    def _transition(self, key, i, current, potential, adapt_state):
+        return self._move(
+            key, current, potential, adapt_state.step_size, _metric_from_adapt(adapt_state),
+            self._temperature,
+        )
+
+    def sample(self, state: MALAState, model_args, model_kwargs) -> MALAState:
+        """One Langevin step (and one adaptation update during warmup)."""
+        if self._sample_fn is None:
+            raise RuntimeError(f"{type(self).__name__}.init must be called before sample")
+        return self._sample_fn(state, model_args, model_kwargs)
+
+    # ------------------------------------------------------------ composition (Gibbs)
+    def refresh(self, state: MALAState, model_args, model_kwargs) -> MALAState:
+        """Recompute ``potential_energy`` and ``z_grad`` at ``state.z`` for new arguments."""
+        potential = self.get_potential_fn(model_args, model_kwargs)
+        pe, grad = jax.value_and_grad(potential)(state.z)
+        return state._replace(potential_energy=pe, z_grad=grad)
+
+    def wrap_model(self, wrapper: Callable) -> _LangevinKernel:
+        """Copy bound to ``wrapper(model)`` (used by :class:`numpyro.infer.Gibbs`)."""
+        if self._model is None:
+            raise ValueError("wrap_model needs a kernel built from a model, not potential_fn")
+        kernel = copy.copy(self)
+        kernel._model = wrapper(self._model)
+        kernel._constrained_init = self._constrained_init or wrapper is conditioned
+        kernel._reset()
+        return kernel
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_sample_fn"] = None
+        state["_wa_update"] = None
+        return state
+
+
+class MALA(_LangevinKernel):
+    """Metropolis-adjusted Langevin algorithm as a NumPyro kernel.
+
+    Proposal ``z' = z - h M^-1 grad U(z) + sqrt(2 h T) M^-1/2 xi``, accepted with
+    ``log r = -(U(z') - U(z)) / T + log q(z | z') - log q(z' | z)``; one potential-and-
+    gradient evaluation per step. Works with ``numpyro.infer.MCMC`` in every chain method.
+
+    Parameters
+    ----------
+    model, potential_fn
+        Exactly one: a NumPyro model (constrained sites are transformed) or a potential
+        ``U(z)`` on unconstrained positions (then ``MCMC.run`` needs ``init_params``).
+    step_size
+        Initial Langevin time step ``h`` (NumPyro's leapfrog ``eps`` corresponds to
+        ``h = eps^2 / 2``; BlackJAX's ``step_size`` is ``h``).
+    inverse_mass_matrix
+        Initial ``M^-1``: ``None`` (identity), a vector or a square matrix.
+    adapt_step_size, adapt_mass_matrix, dense_mass
+        Warmup adaptation of ``h`` (dual averaging) and of a diagonal or dense ``M^-1``.
+    target_accept_prob
+        Acceptance probability targeted by step-size adaptation (default 0.574, the
+        optimal MALA rate of Roberts & Rosenthal 1998).
+    init_strategy
+        NumPyro per-site initialisation strategy (model only).
+    temperature
+        ``T`` of the target ``exp(-U / T)``; 1 samples the model.
+    regularize_mass_matrix
+        Shrink the adapted ``M^-1`` toward the identity, as NumPyro's HMC does.
+    """
+
+
+class ULA(_LangevinKernel):
+    """Unadjusted Langevin algorithm as a NumPyro kernel (always moves; biased in ``h``).
+
+    Same move and parameters as :class:`MALA`, without the accept step: it samples
+    ``exp(-U / T)`` only as ``h -> 0`` (bias of order ``h``). Non-finite proposals are
+    flagged ``diverging`` and the chain stays. ``accept_prob`` holds the acceptance
+    probability MALA would have had; step-size adaptation (on by default) steers it toward
+    ``target_accept_prob`` (default 0.9, a small bias); pass ``adapt_step_size=False`` for
+    a fixed ``h``.
+
+    Parameters
+    ----------
+    target_accept_prob
+        Target of step-size adaptation for the would-be MALA acceptance (default 0.9).
+    metropolis_warmup
+        If true (default), warmup steps are Metropolis-corrected (the same proposal,
+        accepted with MALA's rule) so that trial step sizes of the adapter cannot throw
+        the chain far out of the typical set; sampling steps are always unadjusted. With
+        ``False``, warmup is unadjusted too.
+    """
+
+    _move = staticmethod(langevin.ula_step)
+
+    def __init__(
+        self,
+        model: Callable | None = None,
+        potential_fn: Callable | None = None,
+        step_size: Any = 0.1,
+        inverse_mass_matrix: Any = None,
+        adapt_step_size: bool = True,
+        adapt_mass_matrix: bool = True,
+        dense_mass: bool = False,
+        target_accept_prob: Any = 0.9,
+        init_strategy: Callable = init_to_uniform,
+        temperature: Any = 1.0,
+        regularize_mass_matrix: bool = True,
+        metropolis_warmup: bool = True,
+    ):
+        super().__init__(
+            model, potential_fn, step_size, inverse_mass_matrix, adapt_step_size,
+            adapt_mass_matrix, dense_mass, target_accept_prob, init_strategy, temperature,
+            regularize_mass_matrix,
+        )
+        self._metropolis_warmup = bool(metropolis_warmup)
+
+    def _transition(self, key, i, current, potential, adapt_state):
+        key_move, key_acc = random.split(key)
+        new, info = super()._transition(key_move, i, current, potential, adapt_state)
+        if not self._metropolis_warmup:
+            return new, info
+        u = random.uniform(key_acc, (), info.log_accept_ratio.dtype)
+        reject = (i < self._num_warmup) & ~(jnp.log(u) < info.log_accept_ratio)
+        new = jax.tree.map(lambda a, b: jnp.where(reject, a, b), current, new)
+        return new, info._replace(is_accepted=info.is_accepted & ~reject)

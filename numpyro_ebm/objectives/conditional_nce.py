@@ -1,0 +1,61 @@
+"""Conditional noise-contrastive estimation (CNCE; Ceylan & Gutmann 2018).
+
+Each data point ``x`` is contrasted with ``kappa`` perturbed copies ``y = x + s * eps``,
+``eps ~ N(0, I)``. The classifier tells the ordered pair ``(x, y)`` from ``(y, x)``; the
+perturbation is symmetric, so its density cancels and so does ``Z``:
+``G(x, y) = E(y) - E(x)``, ``loss = mean softplus(E(x) - E(y))``.
+No noise density, no ``log Z`` parameter: it learns the energy only (up to a constant).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ..energy import EnergyFn, Params, batched_energy, check_energy
+from .base import Objective
+from .nce import _check_data, _healthy, check_noise_ratio
+
+__all__ = ["conditional_noise_contrastive_estimation"]
+
+
+def conditional_noise_contrastive_estimation(noise_scale: float, noise_ratio: int = 1
+                                             ) -> Objective:
+    """CNCE objective with Gaussian perturbations of scale ``noise_scale``.
+
+    Parameters
+    ----------
+    noise_scale
+        ``s > 0``: the standard deviation of the perturbation ``y = x + s eps``. Small ``s``
+        approaches score matching; larger ``s`` sees more of the energy landscape.
+    noise_ratio
+        ``kappa >= 1`` perturbed copies per data point.
+
+    Returns
+    -------
+    An :class:`~numpyro_ebm.objectives.Objective` (no extras); metric ``accuracy``.
+    """
+    try:
+        scale = float(noise_scale)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"noise_scale must be a positive float, got {noise_scale!r}") from err
+    if not scale > 0 or scale == float("inf"):
+        raise ValueError(f"noise_scale must be a positive finite float, got {noise_scale!r}")
+    kappa = check_noise_ratio(noise_ratio)
+
+    def init(key, energy_fn: EnergyFn, params: Params, batch):
+        batch = _check_data(batch, "conditional_noise_contrastive_estimation")
+        check_energy(energy_fn, params, tuple(batch.shape[1:]))
+        return (), ()
+
+    def loss(energy_fn: EnergyFn, params: Params, extras, state, batch, key):
+        batch = _check_data(batch, "conditional_noise_contrastive_estimation")
+        k = batch.ndim - 1
+        eps = jax.random.normal(key, (kappa,) + batch.shape, batch.dtype)
+        e_x = batched_energy(energy_fn, params, batch, k)
+        e_y = batched_energy(energy_fn, params, batch + scale * eps, k)
+        diff = e_x - e_y  # -G(x, y): the logit of the true order is E(y) - E(x)
+        value = jnp.mean(jax.nn.softplus(diff))
+        return value, (state, {"accuracy": jnp.mean(diff < 0)})
+
+    return Objective(init, loss, f"cnce(s={scale:g}, kappa={kappa})", _healthy)

@@ -1,0 +1,141 @@
+"""Flow contrastive estimation (FCE; Gao et al. 2020): NCE against a trainable flow.
+
+The noise is a normalizing flow ``q_alpha`` (exact samples and log density). With
+``G(u) = -E(u) - log Z - log q_alpha(u)``, the energy (and ``log Z``) *minimise* the NCE
+logistic loss (:func:`~numpyro_ebm.objectives.nce.logistic_nce_loss`) while the flow
+*maximises* it, ``min_{E, log Z} max_alpha L``: the flow chases the data where the energy
+is still wrong, which keeps the classification task informative. One optimizer step
+serves both players: the flow parameters pass through
+:func:`~numpyro_ebm.objectives.reverse_gradient` inside the loss.
+
+Schedule: at step ``t`` (a counter in the objective state) the energy's gradient is kept
+when ``t % energy_every == 0`` and the flow's when ``t % flow_every == 0``; otherwise it is
+zeroed (stateful optimizers such as Adam may still move by momentum).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..energy import EnergyFn, Params, batched_energy, check_energy
+from ..flows import CouplingFlow, FlowDistribution
+from .base import Objective, reverse_gradient
+from .nce import (
+    _check_data,
+    _healthy,
+    check_noise_ratio,
+    initial_log_normalizer,
+    logistic_nce_loss,
+)
+
+__all__ = ["FCEExtras", "FCEState", "flow_contrastive_estimation", "flow_distribution"]
+
+
+class FCEExtras(NamedTuple):
+    """Trainable extras of FCE: ``log Z`` of the energy and the flow's parameters."""
+
+    log_normalizer: jax.Array
+    flow: Params
+
+
+class FCEState(NamedTuple):
+    """Non-trainable FCE state: the step counter driving the alternation schedule."""
+
+    step: jax.Array
+
+
+def _gate(tree: Any, on: jax.Array) -> Any:
+    """Identity in value; gradient passes only where ``on`` is true."""
+    return jax.tree.map(lambda t: jnp.where(on, t, jax.lax.stop_gradient(t)), tree)
+
+
+def _check_every(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1 (update every that many steps), "
+                         f"got {value!r}")
+    return value
+
+
+def flow_contrastive_estimation(
+    flow_fn: CouplingFlow,
+    flow_params: Params,
+    noise_ratio: int = 1,
+    *,
+    flow_every: int = 1,
+    energy_every: int = 1,
+) -> Objective:
+    """FCE objective: NCE whose noise is a flow trained adversarially against the energy.
+
+    Parameters
+    ----------
+    flow_fn, flow_params
+        The initial flow, from :func:`numpyro_ebm.flows.coupling_flow` (initialising it at
+        the data's mean and std helps).
+    noise_ratio
+        ``nu >= 1`` flow samples per data point.
+    flow_every, energy_every
+        Update the flow (energy) only on steps ``t`` with ``t % flow_every == 0``
+        (``t % energy_every == 0``).
+
+    Returns
+    -------
+    An :class:`~numpyro_ebm.objectives.Objective` with ``extras`` an :class:`FCEExtras`
+    (``log_normalizer``, ``flow``) and state an :class:`FCEState`; metrics ``accuracy``,
+    ``log_normalizer`` and ``flow_log_likelihood`` (mean ``log q`` of the data batch).
+    Get the fitted flow with :func:`flow_distribution`.
+    """
+    if not isinstance(flow_fn, CouplingFlow):
+        raise TypeError(f"flow_fn must be a CouplingFlow (from numpyro_ebm.flows.coupling_flow),"
+                        f" got {type(flow_fn).__name__}")
+    FlowDistribution(flow_fn, flow_params)  # validates the parameters
+    nu = check_noise_ratio(noise_ratio)
+    flow_every = _check_every(flow_every, "flow_every")
+    energy_every = _check_every(energy_every, "energy_every")
+
+    def check_event(batch) -> None:
+        if tuple(batch.shape[1:]) != (flow_fn.dim,):
+            raise ValueError(f"flow_contrastive_estimation: data events have shape "
+                             f"{tuple(batch.shape[1:])} but the flow is over ({flow_fn.dim},)")
+
+    def init(key, energy_fn: EnergyFn, params: Params, batch):
+        batch = _check_data(batch, "flow_contrastive_estimation")
+        check_event(batch)
+        check_energy(energy_fn, params, (flow_fn.dim,))
+
+        def start(params, flow_params, key):
+            y, log_q = flow_fn.sample_and_log_prob(flow_params, key, 1024)
+            return initial_log_normalizer(energy_fn, params, y, log_q)
+
+        log_z = jax.jit(start)(params, flow_params, key).astype(batch.dtype)
+        return FCEExtras(log_z, flow_params), FCEState(jnp.zeros((), jnp.int32))
+
+    def loss(energy_fn: EnergyFn, params: Params, extras: FCEExtras, state: FCEState,
+             batch, key):
+        batch = _check_data(batch, "flow_contrastive_estimation")
+        check_event(batch)
+        energy_on = state.step % energy_every == 0
+        flow_on = state.step % flow_every == 0
+        params = _gate(params, energy_on)
+        log_z = _gate(extras.log_normalizer, energy_on)
+        flow_p = reverse_gradient(_gate(extras.flow, flow_on))
+        y, log_q_y = flow_fn.sample_and_log_prob(flow_p, key, nu * batch.shape[0])
+        log_q_x = jax.vmap(lambda x: flow_fn.log_prob(flow_p, x))(batch)
+        g_data = -batched_energy(energy_fn, params, batch, 1) - log_z - log_q_x
+        g_noise = -batched_energy(energy_fn, params, y, 1) - log_z - log_q_y
+        value, acc = logistic_nce_loss(g_data, g_noise, nu)
+        metrics = {"accuracy": acc, "log_normalizer": extras.log_normalizer,
+                   "flow_log_likelihood": jnp.mean(log_q_x)}
+        return value, (FCEState(state.step + 1), metrics)
+
+    return Objective(init, loss, f"fce(nu={nu})", _healthy)
+
+
+def flow_distribution(flow_fn: CouplingFlow, result: Any) -> FlowDistribution:
+    """The flow fitted by FCE (``result.extras.flow``) as a NumPyro distribution."""
+    extras = getattr(result, "extras", None)
+    if not isinstance(extras, FCEExtras):
+        raise ValueError(f"result.extras must be FCEExtras from an FCE fit, got {extras!r}")
+    return FlowDistribution(flow_fn, extras.flow)
