@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpyro
 from numpyro.distributions import Distribution, constraints
+from numpyro.distributions.distribution import Unit
 
 from .energy import (
     EnergyFn,
@@ -18,7 +19,12 @@ from .energy import (
     check_params_finite,
 )
 
-__all__ = ["EnergyDistribution", "energy_factor", "SAMPLE_HINT"]
+__all__ = ["EnergyDistribution", "energy_factor", "SAMPLE_HINT", "UNNORMALIZED_FACTOR"]
+
+#: Key that a factor site sets in its ``infer`` dict to declare an unnormalized energy, so
+#: that :func:`numpyro_ebm.likelihood.check_model` guards it like an unnormalized
+#: ``EnergyDistribution``.
+UNNORMALIZED_FACTOR = "numpyro_ebm_unnormalized"
 
 SAMPLE_HINT = (
     "EnergyDistribution cannot be sampled directly: its density is only known up to a "
@@ -204,9 +210,13 @@ def energy_factor(
 
     Only valid as written when ``params`` are fixed (not inferred): an unnormalized energy
     whose parameters are latent drops ``-N log Z(theta)`` (see the docs on doubly
-    intractable models).
+    intractable models). The site is flagged so that
+    :func:`numpyro_ebm.likelihood.check_model` (run by our kernels) detects that pattern.
     """
     check_params_finite(params, "params")
     log_factor = -batched_energy(energy_fn, params, x, event_ndim, *context)
-    numpyro.factor(name, jnp.sum(log_factor))
+    # numpyro.factor, plus the flag that marks an unnormalized energy for check_model
+    unit = Unit(jnp.sum(log_factor))
+    numpyro.sample(name, unit, obs=unit.sample(None),
+                   infer={"is_auxiliary": True, UNNORMALIZED_FACTOR: True})
     return log_factor

@@ -67,6 +67,9 @@ class _Carry(NamedTuple):
     consecutive_skips: Array
     num_skipped: Array
     halted: Array  # bool: stopped on a bad step (on_nonfinite="stop" or too many skips)
+    # (trainable, opt_state, obj_state) before the last applied update: where an unhealthy
+    # step rolls back to (only kept when the objective has ``is_healthy``; else ``()``)
+    prev: PyTree = ()
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -171,26 +174,41 @@ def _run_chunk(carry: _Carry, data, end, shuffle_key, loss_key, *, energy_fn, ob
         perm = jax.lax.cond(i == 0, epoch_perm, lambda _: perm, c.step)
         idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
         batch = jax.tree.map(lambda a: a[idx], data)
-        key = _user_key(jax.random.fold_in(loss_key, c.step), legacy)
+        step_key = jax.random.fold_in(loss_key, c.step)
+        if objective.is_healthy is not None:
+            # after a rollback, retry with fresh randomness (the same key repeats the damage)
+            step_key = jax.lax.cond(c.num_skipped > 0,
+                                    lambda k: jax.random.fold_in(k, c.num_skipped),
+                                    lambda k: k, step_key)
+        key = _user_key(step_key, legacy)
         (loss, (state, metrics)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             c.trainable, c.obj_state, batch, key)
         updates, opt_state = optimizer.update(grads, c.opt_state, c.trainable)
         trainable = optax.apply_updates(c.trainable, updates)
         ok = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(trainable)
-        if objective.is_healthy is not None:
-            ok = ok & jnp.asarray(objective.is_healthy(metrics), bool)
+        current = (c.trainable, c.opt_state, c.obj_state)
+        updated = (trainable, opt_state, state)
+        if objective.is_healthy is None:
+            fallback, prev = current, ()
+        else:
+            # metrics judge the params *before* this update: unhealthy ones were made by the
+            # previous update, so roll back to the state before it
+            healthy = jnp.asarray(objective.is_healthy(metrics), bool)
+            ok = ok & healthy
+            fallback = _select(healthy, current, c.prev)
+            prev = _select(ok, current, fallback)
+        chosen = _select(ok, updated, fallback)
         consecutive = jnp.where(ok, 0, c.consecutive_skips + 1)
         if mode == "stop":
             halted = ~ok
         else:
             halted = consecutive >= max_skips
         new = _Carry(
-            trainable=_select(ok, trainable, c.trainable),
-            opt_state=_select(ok, opt_state, c.opt_state),
-            obj_state=_select(ok, state, c.obj_state),
+            trainable=chosen[0], opt_state=chosen[1], obj_state=chosen[2],
             step=jnp.where(ok | (mode == "skip"), c.step + 1, c.step),
             consecutive_skips=consecutive,
-            num_skipped=c.num_skipped + (~ok).astype(c.num_skipped.dtype), halted=halted)
+            num_skipped=c.num_skipped + (~ok).astype(c.num_skipped.dtype), halted=halted,
+            prev=prev)
         return (new, perm), (c.step, loss, metrics, ~ok, jnp.asarray(True))
 
     start = (carry, epoch_perm(carry.step))
@@ -277,6 +295,10 @@ def fit(
         ``"stop"``: stop at the first bad step (non-finite loss/gradient/update or
         ``objective.is_healthy`` False), keeping the last good params. ``"skip"``: skip bad
         steps and go on, stopping after ``max_consecutive_skips`` bad steps in a row.
+        ``is_healthy`` judges the params *before* a step (its metrics are computed there),
+        so an unhealthy step also rolls back the previous update, and the retry after it
+        uses fresh randomness. The rollback target is kept in memory, across chunks, but
+        not in checkpoints: right after a resume it is the resumed state.
     extras, objective_state
         Start values; ``objective.init(key, energy_fn, params, batch)`` supplies missing ones.
 
@@ -393,6 +415,7 @@ def fit(
                   max_skips=max_skips, legacy=legacy)
     reason = "completed"
     halted = False
+    prev_state = None  # the rollback target of unhealthy steps (kept across chunks)
     pbar = tqdm(total=total, initial=min(step, total), disable=not progress_bar,
                 desc=f"fit[{objective.name}]", leave=True)
     try:
@@ -401,8 +424,13 @@ def fit(
             for every in (eval_every, checkpoint_every):
                 if every is not None:
                     end = min(end, (step // every + 1) * every)
+            if objective.is_healthy is None:
+                prev_state = ()
+            elif prev_state is None:
+                prev_state = (trainable, opt_state, objective_state)
             carry = _Carry(trainable, opt_state, objective_state, np.int32(step),
-                           np.int32(consecutive), np.int32(num_skipped), np.bool_(False))
+                           np.int32(consecutive), np.int32(num_skipped), np.bool_(False),
+                           prev_state)
             carry, ys = _run_chunk(carry, data, end, shuffle_key, loss_key, **static)
             # one device-to-host transfer per chunk
             counters, (steps, losses, metrics, skipped, active) = jax.device_get(
@@ -412,6 +440,7 @@ def fit(
             # the chunk is complete: commit its results
             trainable, opt_state = carry.trainable, carry.opt_state
             objective_state = carry.obj_state
+            prev_state = carry.prev
             prev = step
             step, consecutive, num_skipped, halted = (int(counters[0]), int(counters[1]),
                                                       int(counters[2]), bool(counters[3]))
@@ -419,8 +448,9 @@ def fit(
                 record(k, v)
             if halted:
                 bad = int(out["step"][-1])
-                reason = (f"nonfinite: step {bad} had a non-finite loss, gradient or update "
-                          f"(or objective.is_healthy was False); params are the last good ones"
+                reason = (f"nonfinite: step {bad} had a non-finite loss, gradient or update, "
+                          f"or objective.is_healthy was False (then the update that damaged "
+                          f"the params is rolled back too); params are the last good ones"
                           if on_nonfinite == "stop" else
                           f"nonfinite: {consecutive} consecutive bad steps up to step {bad} "
                           f"(max_consecutive_skips={max_skips}); params are the last good ones")

@@ -22,15 +22,11 @@ from numpyro import handlers
 from numpyro.infer.initialization import init_to_sample
 from numpyro.infer.inspect import get_dependencies
 
-from .distribution import EnergyDistribution
+from .distribution import UNNORMALIZED_FACTOR, EnergyDistribution
 from .energy import EnergyFn, Params, batched_energy, check_params_finite
 
 __all__ = ["DoublyIntractableError", "UNNORMALIZED_FACTOR", "check_model", "ratio_factor"]
 
-#: Key a factor site may set in its ``infer`` dict to declare an unnormalized energy
-#: (``numpyro.sample(name, Unit(lf), obs=..., infer={UNNORMALIZED_FACTOR: True})``), so
-#: that :func:`check_model` guards it like an unnormalized ``EnergyDistribution``.
-UNNORMALIZED_FACTOR = "numpyro_ebm_unnormalized"
 
 _ALTERNATIVES = (
     "Valid alternatives: (1) keep the energy's parameters fixed (not sampled); "

@@ -289,8 +289,9 @@ def test_pcd_checkpoint_resume_continues_the_buffer_exactly(gaussian_fit, tmp_pa
 
 def test_guard_stops_a_planted_blowup_with_finite_params(gaussian_fit):
     """A huge learning rate makes the precision indefinite; energies explode, ``is_healthy``
-    turns false at the next step and ``fit`` stops there, params finite (they are those of
-    the last applied update: the guard sees an update's effect one step later)."""
+    turns false at the next step and ``fit`` stops there, rolling back the update that did
+    the damage: the params are those whose metrics were last healthy (a positive-definite
+    precision), identical to a run stopped one step before."""
     data, _ = gaussian_fit
     energy_fn, params = ne.quadratic_energy(jnp.zeros(2), jnp.eye(2))
     objective = contrastive_divergence(num_steps=5, step_size=0.2, max_abs_energy=1e3,
@@ -306,6 +307,16 @@ def test_guard_stops_a_planted_blowup_with_finite_params(gaussian_fit):
            or abs(h["energy_gap"][-1]) > 1e2)
     assert bad
     assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(res.params))
+    assert res.step >= 1
+    if res.step == 1:  # the first update did the damage: back to the initial params
+        before = params
+    else:
+        before = ne.fit(energy_fn, params, data, objective, key=jax.random.key(1),
+                        optimizer=optax.sgd(1e4), num_steps=res.step - 1, batch_size=500,
+                        steps_per_chunk=20, progress_bar=False, on_nonfinite="stop").params
+    for a, b in zip(jax.tree.leaves(res.params), jax.tree.leaves(before)):
+        np.testing.assert_array_equal(a, b)
+    assert np.all(np.linalg.eigvalsh(np.asarray(res.params["precision"])) > 0)
 
 
 @pytest.mark.slow

@@ -286,3 +286,24 @@ def test_checkpoint_round_trips_keys_and_dtypes_without_pickle(tmp_path):
         np.testing.assert_array_equal(back[name], tree[name])
     with pytest.raises(ValueError, match=r"\['buf'\] has shape \(2, 3\), expected \(3,\)"):
         restore_tree({**tree, "buf": jnp.zeros(3)}, "state", contents, desc)
+
+
+# ----------------------------------------------------------------------------- rollback
+def _push_mean(energy_fn, params, extras, state, batch, key):
+    """Loss -2 sum(mean): plain SGD(lr=1) moves the mean by +2 per step; metric measured
+    before the update (like CD's sample energies), so the damage is seen one step late."""
+    return -2.0 * jnp.sum(params["mean"]), (state, {"m": jnp.max(jnp.abs(params["mean"]))})
+
+
+PUSHED = Objective(_init, _push_mean, "pushed", lambda m: m["m"] < 5.0)
+
+
+@pytest.mark.parametrize("steps_per_chunk", [1, 50])
+def test_unhealthy_step_rolls_back_the_update_that_caused_it(steps_per_chunk):
+    # means: 0 -> 2 -> 4 -> 6; at step 3 the metric (6) is unhealthy, so the update of
+    # step 2 is undone: the last good params have mean 4, not 6 — also across chunk edges
+    res = fit_fn(ENERGY, PARAMS0, DATA, PUSHED, key=jax.random.key(0),
+                 optimizer=optax.sgd(1.0), num_steps=10, batch_size=8, progress_bar=False,
+                 steps_per_chunk=steps_per_chunk)
+    assert res.stopped_reason.startswith("nonfinite") and res.step == 3
+    np.testing.assert_array_equal(res.params["mean"], np.full(2, 4.0))

@@ -178,3 +178,22 @@ def test_learned_likelihood_posterior_matches_conjugate_answer():
     assert float(numpyro.diagnostics.effective_sample_size(draws[None])) > 600
     assert abs(float(draws.mean()) - mean) < 0.15 * sd
     assert float(draws.std()) == pytest.approx(sd, rel=0.10)
+
+
+def test_guard_fires_on_energy_factor_with_latent_params_and_not_with_fixed():
+    from numpyro_ebm import energy_factor
+
+    f, p = quadratic_energy(jnp.zeros(2), jnp.eye(2))
+    x = jnp.ones((5, 2))
+
+    def bad():
+        m = numpyro.sample("m", dist.Normal(0, 1).expand([2]).to_event(1))
+        energy_factor("lik", f, {"mean": m, "precision": p["precision"]}, x)
+
+    def good():
+        numpyro.sample("m", dist.Normal(0, 1))
+        energy_factor("lik", f, p, x)
+
+    with pytest.raises(DoublyIntractableError, match="'lik'.*'m'"):
+        check_model(bad)
+    check_model(good)
