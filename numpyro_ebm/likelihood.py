@@ -35,7 +35,10 @@ _ALTERNATIVES = (
     "event_shape); (3) learn a likelihood ratio -E(params, x, theta) = log p(x|theta) - "
     "log p(x) with numpyro_ebm.objectives.ratio_estimation() and use "
     "numpyro_ebm.likelihood.ratio_factor(name, energy_fn, params, x_obs, theta), which needs "
-    "no theta-dependent normaliser. See the docs page 'NCE, FCE and learned likelihoods'."
+    "no theta-dependent normaliser. If Z truly does not depend on these sites (e.g. they only "
+    "shift the location of the energy), declare it with a constant log_normalizer= on the "
+    "EnergyDistribution (our kernels also take check_model=False). See the docs page 'NCE, "
+    "FCE and learned likelihoods'."
 )
 
 

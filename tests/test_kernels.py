@@ -309,3 +309,29 @@ def test_known_moments(name, kernel_cls):
         b, s = float(TARGETS[name].params["curvature"]), float(TARGETS[name].params["scale"])
         x = np.stack([x[..., 0], x[..., 1] - b * (x[..., 0] ** 2 - s**2)], -1)
     assert_moments(x, *MOMENTS[name])
+
+
+def test_kernels_refuse_a_doubly_intractable_model_before_sampling():
+    import numpyro.distributions as dist
+    from numpyro.infer import MCMC
+
+    from numpyro_ebm import MALA, ULA, DoublyIntractableError, EnergyDistribution
+    from numpyro_ebm.energy import QuadraticEnergy
+
+    def model(x):
+        m = numpyro.sample("m", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+        numpyro.sample("x", EnergyDistribution(QuadraticEnergy(), {"mean": m,
+                                                                   "precision": jnp.eye(2)},
+                                               event_shape=(2,)), obs=x)
+
+    x = jnp.ones((3, 2))
+    for kernel in (MALA, ULA):
+        mcmc = MCMC(kernel(model), num_warmup=5, num_samples=5, progress_bar=False)
+        with pytest.raises(DoublyIntractableError, match="'x'.*'m'"):
+            mcmc.run(jax.random.key(0), x)
+    # the opt-out, for energies whose Z does not depend on the latents (here: a location
+    # shift, so Z is constant and the posterior is right)
+    mcmc = MCMC(MALA(model, check_model=False), num_warmup=5, num_samples=5,
+                progress_bar=False)
+    mcmc.run(jax.random.key(0), x)
+    assert mcmc.get_samples()["m"].shape == (5, 2)

@@ -27,6 +27,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import initialize_model, unconstrain_fn
 from numpyro.util import identity, is_prng_key
 
+from ..likelihood import check_model as guard_model
 from . import langevin
 from .langevin import LangevinState, _Metric
 
@@ -111,6 +112,7 @@ class _LangevinKernel(MCMCKernel):
         init_strategy: Callable = init_to_uniform,
         temperature: Any = 1.0,
         regularize_mass_matrix: bool = True,
+        check_model: bool = True,
     ):
         if (model is None) == (potential_fn is None):
             raise ValueError(
@@ -137,6 +139,7 @@ class _LangevinKernel(MCMCKernel):
         self._temperature = temperature
         self._regularize_mass_matrix = regularize_mass_matrix
         self._constrained_init = False  # True for a block of numpyro.infer.Gibbs
+        self._check_model = bool(check_model)
         self._reset()
 
     def _reset(self) -> None:
@@ -188,6 +191,10 @@ class _LangevinKernel(MCMCKernel):
                     "mcmc.run(key, init_params=...) with one position per chain"
                 )
             return init_params
+        if self._check_model and not self._constrained_init:
+            # the doubly-intractable guard: an unnormalized energy whose params depend on
+            # latent sites would give a wrong posterior (shape-only tracing, no compile)
+            guard_model(self._model, *model_args, **(model_kwargs or {}))
         params_info, pe_gen, post_gen, _ = initialize_model(
             rng_key,
             self._model,
@@ -369,6 +376,11 @@ class MALA(_LangevinKernel):
         ``T`` of the target ``exp(-U / T)``; 1 samples the model.
     regularize_mass_matrix
         Shrink the adapted ``M^-1`` toward the identity, as NumPyro's HMC does.
+    check_model
+        Run :func:`numpyro_ebm.check_model` at init: raise
+        :class:`~numpyro_ebm.DoublyIntractableError` if an unnormalized energy's parameters
+        depend on latent sites (its ``log Z(theta)`` would be missing). Pass ``False`` only
+        when ``Z`` truly does not depend on them (e.g. a pure location shift).
     """
 
 
@@ -409,11 +421,12 @@ class ULA(_LangevinKernel):
         temperature: Any = 1.0,
         regularize_mass_matrix: bool = True,
         metropolis_warmup: bool = True,
+        check_model: bool = True,
     ):
         super().__init__(
             model, potential_fn, step_size, inverse_mass_matrix, adapt_step_size,
             adapt_mass_matrix, dense_mass, target_accept_prob, init_strategy, temperature,
-            regularize_mass_matrix,
+            regularize_mass_matrix, check_model,
         )
         self._metropolis_warmup = bool(metropolis_warmup)
 

@@ -1,57 +1,55 @@
-"""Fitting objectives: score matching, NCE family, contrastive divergence."""
+"""Fitting objectives, all following the :class:`Objective` protocol of :mod:`.base`.
 
+Score matching (exact, sliced, denoising), the NCE family (NCE, ratio estimation,
+conditional NCE, flow contrastive estimation) and MCMC maximum likelihood (CD, PCD).
+"""
+
+from . import replay_buffer
 from .base import Objective, reverse_gradient
-
-__all__ = ["Objective", "reverse_gradient"]
-# --- score matching (issue 4): add imports below
-from .score_matching import (  # noqa: E402
-    denoising_score_matching,
-    exact_score_matching,
-    geometric_sigmas,
-    sliced_score_matching,
-)
-
-__all__ += [
-    "denoising_score_matching",
-    "exact_score_matching",
-    "geometric_sigmas",
-    "sliced_score_matching",
-]
-# --- NCE family (issue 5): add imports below
-from .conditional_nce import conditional_noise_contrastive_estimation  # noqa: E402
-from .fce import FCEExtras, FCEState, flow_contrastive_estimation, flow_distribution  # noqa: E402
-from .nce import (  # noqa: E402
-    NCEExtras,
-    logistic_nce_loss,
-    noise_contrastive_estimation,
-    normalized_distribution,
-    ratio_estimation,
-)
-
-__all__ += [
-    "FCEExtras",
-    "FCEState",
-    "NCEExtras",
-    "conditional_noise_contrastive_estimation",
-    "flow_contrastive_estimation",
-    "flow_distribution",
-    "logistic_nce_loss",
-    "noise_contrastive_estimation",
-    "normalized_distribution",
-    "ratio_estimation",
-]
-# --- contrastive divergence (issue 6): add imports below
-from . import replay_buffer  # noqa: E402
-from .contrastive_divergence import (  # noqa: E402
+from .conditional_nce import conditional_noise_contrastive_estimation
+from .contrastive_divergence import (
     LangevinSettings,
     PCDState,
     cold_langevin,
     contrastive_divergence,
     persistent_contrastive_divergence,
 )
-from .replay_buffer import ReplayBuffer  # noqa: E402
+from .fce import FCEExtras, FCEState, flow_contrastive_estimation, flow_distribution
+from .nce import (
+    NCEExtras,
+    logistic_nce_loss,
+    noise_contrastive_estimation,
+    normalized_distribution,
+    ratio_estimation,
+)
+from .replay_buffer import ReplayBuffer
+from .score_matching import (
+    denoising_score_matching,
+    exact_score_matching,
+    geometric_sigmas,
+    sliced_score_matching,
+)
 
-__all__ += [
+__all__ = [
+    "Objective",
+    "reverse_gradient",
+    # score matching
+    "exact_score_matching",
+    "sliced_score_matching",
+    "denoising_score_matching",
+    "geometric_sigmas",
+    # NCE family
+    "NCEExtras",
+    "noise_contrastive_estimation",
+    "normalized_distribution",
+    "logistic_nce_loss",
+    "ratio_estimation",
+    "conditional_noise_contrastive_estimation",
+    "FCEExtras",
+    "FCEState",
+    "flow_contrastive_estimation",
+    "flow_distribution",
+    # contrastive divergence
     "LangevinSettings",
     "PCDState",
     "ReplayBuffer",
