@@ -3,11 +3,18 @@
 The public API; every name is documented in the API reference.
 """
 
-# Import order matters: `infer` (NumPyro's MCMC machinery) must be imported before
-# `diagnostics`; the other order left `numpyro.distributions.distribution` unset under pytest
-# and broke `numpyro.factor` inside Gibbs (seen with numpyro 0.22; cause not yet isolated).
-from . import datasets, energy, infer, nn, objectives  # noqa: I001
-from . import diagnostics, flows, likelihood, partition, testing
+from . import (
+    datasets,
+    diagnostics,
+    energy,
+    flows,
+    infer,
+    likelihood,
+    nn,
+    objectives,
+    partition,
+    testing,
+)
 from ._warnings import NumpyroEBMWarning
 from .diagnostics import (
     DIAGNOSTIC_FIELDS,

@@ -15,8 +15,15 @@ from typing import Any
 import jax
 import numpy as np
 import xarray as xr
-from arviz_base import from_numpyro
 from jax.flatten_util import ravel_pytree
+
+# isort: off
+# arviz_base.io_numpyro loads numpyro lazily (lazy_loader); imported before NumPyro's
+# inference modules it left `numpyro.distributions.distribution` unset under pytest, which
+# broke `numpyro.factor` later. Importing numpyro.infer first avoids that.
+import numpyro.infer  # noqa: F401
+from arviz_base import from_numpyro
+# isort: on
 
 from .balance import DetailedBalanceReport, detailed_balance
 from .transitions import Transitions, make_transitions
