@@ -151,8 +151,10 @@ def main(quick: bool = False) -> None:
         "the next (see the guide); a decaying learning rate, as in the example, settles it. "
         "ULA at this step size becomes unstable once "
         "the energy sharpens: when its chains blow up, `is_healthy` stops `fit` (\"guard at "
-        "N\"), but the parameters returned are those whose metrics were unhealthy (the guard "
-        "sees an update's effect one step later), hence the poor likelihood. Step counts follow "
+        "N\") and rolls back to the last parameters whose metrics were healthy, but the model "
+        "had already degraded before the chains exploded (the default thresholds, 1e5 and 1e4, "
+        "stop runs; they do not protect model quality), hence the poor likelihood. Step counts "
+        "follow "
         "the machine's load, so the likelihoods of the other rows vary by a few hundredths."
     )
     write_results("cd", "Contrastive divergence vs score matching and NCE", data, body)

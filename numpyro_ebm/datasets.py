@@ -88,6 +88,14 @@ def _f(x):
     return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
+def _positive(name: str, value: Any) -> jax.Array:
+    """``value`` as a float array, checked finite and > 0 (names the argument otherwise)."""
+    arr = _f(value)
+    if not bool(jnp.all(jnp.isfinite(arr) & (arr > 0))):
+        raise ValueError(f"{name} must be finite and > 0, got {np.asarray(value).tolist()}")
+    return arr
+
+
 # ---------------------------------------------------------------- Gaussian
 def _gauss_lp(p, x):
     r = x - p["mean"]
@@ -137,7 +145,7 @@ def gaussian_mixture(means: Any, scales: Any, weights: Any | None = None) -> Toy
     if means.ndim != 2:
         raise ValueError(f"means must have shape (k, d), got {means.shape}")
     k = means.shape[0]
-    scales = jnp.broadcast_to(_f(scales), (k,))
+    scales = jnp.broadcast_to(_positive("scales", scales), (k,))
     weights = jnp.full((k,), 1.0 / k, means.dtype) if weights is None else _f(weights)
     if weights.shape != (k,) or bool(jnp.any(weights < 0)):
         raise ValueError(f"weights must be {k} non-negative numbers, got {weights}")
@@ -220,10 +228,11 @@ def _rings_sample(p, key, n):
 def rings(radii: Any = (1.0, 2.0, 3.0), noise: float = 0.1, weights: Any | None = None
           ) -> ToyDensity:
     """Concentric rings: uniform angle, Gaussian noise (closed form with Bessel I0)."""
-    radii = _f(radii)
-    radii.shape[0]
-    w = radii / jnp.sum(radii) if weights is None else _f(weights) / jnp.sum(_f(weights))
-    return ToyDensity("rings", (2,), {"radii": radii, "noise": _f(noise), "weights": w},
+    radii = _positive("radii", radii)
+    w = radii / jnp.sum(radii) if weights is None else _positive("weights", weights)
+    w = w / jnp.sum(w)
+    return ToyDensity("rings", (2,), {"radii": radii, "noise": _positive("noise", noise),
+                                      "weights": w},
                       _rings_lp, _rings_sample)
 
 
@@ -242,7 +251,8 @@ def _banana_sample(p, key, n):
 
 def banana(scale: float = 2.0, curvature: float = 0.25) -> ToyDensity:
     """Banana: ``x0 ~ N(0, scale^2)``, ``x1 | x0 ~ N(curvature (x0^2 - scale^2), 1)``."""
-    return ToyDensity("banana", (2,), {"scale": _f(scale), "curvature": _f(curvature)},
+    return ToyDensity("banana", (2,), {"scale": _positive("scale", scale),
+                                       "curvature": _f(curvature)},
                       _banana_lp, _banana_sample)
 
 
@@ -267,7 +277,7 @@ def funnel(dim: int = 2, scale: float = 3.0) -> ToyDensity:
     if dim < 2:
         raise ValueError(f"funnel needs dim >= 2, got {dim}")
     return ToyDensity(f"funnel{dim}d", (dim,),
-                      {"scale": _f(scale), "dim_marker": jnp.zeros((dim,))},
+                      {"scale": _positive("scale", scale), "dim_marker": jnp.zeros((dim,))},
                       _funnel_lp, _funnel_sample)
 
 
@@ -277,7 +287,7 @@ NAMES = ("gaussian", "eight_gaussians", "two_moons", "rings", "banana", "funnel"
 def get(name: str, **kwargs: Any) -> ToyDensity:
     """A toy density by name (2-D defaults)."""
     builders = {
-        "gaussian": lambda: gaussian(jnp.zeros(2), jnp.array([[1.0, 0.8], [0.8, 1.0]])),
+        "gaussian": lambda mean=(0.0, 0.0), cov=((1.0, 0.8), (0.8, 1.0)): gaussian(mean, cov),
         "eight_gaussians": eight_gaussians,
         "two_moons": two_moons,
         "rings": rings,
@@ -286,4 +296,4 @@ def get(name: str, **kwargs: Any) -> ToyDensity:
     }
     if name not in builders:
         raise ValueError(f"unknown toy density {name!r}; expected one of {NAMES}")
-    return builders[name](**kwargs) if kwargs else builders[name]()
+    return builders[name](**kwargs)

@@ -186,8 +186,10 @@ def besag_clifford_ranks(
         j = jnp.arange(1, m + 1)
         use = jnp.concatenate([j <= nu, j <= m - nu])
         s = jnp.concatenate([sb, sf])
-        ties = jax.random.uniform(k_tie, (2 * m,)) < 0.5
-        below = (s < s0) | ((s == s0) & ties)
+        # ties (rejected moves repeat a state) broken by iid uniform labels: a uniformly
+        # random order among tied states (a coin per comparison gives binomial ranks)
+        lab = jax.random.uniform(k_tie, (2 * m + 1,))
+        below = (s < s0) | ((s == s0) & (lab[1:] < lab[0]))
         return jnp.sum(use & below)
 
     ranks = jax.jit(jax.vmap(one))(jax.random.split(key, x.shape[0]), jnp.asarray(x))

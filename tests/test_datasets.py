@@ -64,3 +64,22 @@ def test_funnel_nd_and_errors():
         d.sample(jax.random.key(0), 0)
     with pytest.raises(ValueError, match="cov must have shape"):
         datasets.gaussian(np.zeros(2), np.eye(3))
+
+
+def test_get_passes_keyword_arguments_to_every_builder():
+    d = datasets.get("gaussian", mean=np.ones(3), cov=2.0 * np.eye(3))
+    assert d.event_shape == (3,)
+    np.testing.assert_allclose(d.log_prob(jnp.ones(3)), -1.5 * np.log(2 * np.pi * 2.0), rtol=1e-6)
+    assert datasets.get("rings", noise=0.2).params["noise"] == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: datasets.rings(noise=-0.1),
+    lambda: datasets.rings(radii=(1.0, 0.0)),
+    lambda: datasets.banana(scale=0.0),
+    lambda: datasets.funnel(scale=float("nan")),
+    lambda: datasets.gaussian_mixture([[0.0, 0.0]], scales=-1.0),
+])
+def test_non_positive_scales_are_rejected_by_name(build):
+    with pytest.raises(ValueError, match=r"(noise|radii|scale|scales) must be finite and > 0"):
+        build()

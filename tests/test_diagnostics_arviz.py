@@ -95,3 +95,12 @@ def test_to_datatree_needs_the_fields():
         to_datatree(mcmc)
     f = flat_potential(mcmc)
     assert float(f(jnp.ones(2))) == pytest.approx(1.0)
+
+
+def test_to_datatree_refuses_thinned_runs():
+    # with thinning=2, (draw t-1, proposal t) is not a transition: a correct MALA failed D1
+    mcmc = MCMC(MALA(potential_fn=lambda z: 0.5 * jnp.sum(z**2)), num_warmup=10,
+                num_samples=20, thinning=2, progress_bar=False)
+    mcmc.run(jax.random.key(0), init_params=jnp.zeros(2), extra_fields=DIAGNOSTIC_FIELDS)
+    with pytest.raises(ValueError, match="thinning=2"):
+        to_datatree(mcmc)

@@ -279,6 +279,14 @@ def test_model_xor_potential_and_missing_init_params():
     with pytest.raises(ValueError, match=r"inverse_mass_matrix must have shape \(2,\)"):
         MALA(potential_fn=lambda z: z @ z, inverse_mass_matrix=jnp.ones(3)).init(
             jax.random.key(0), 10, jnp.zeros(2), (), {})
+    # a non-finite start rejected every proposal: the chain silently stayed, h -> 0
+    with pytest.raises(ValueError, match="init_params: the potential or its gradient"):
+        MALA(potential_fn=lambda z: jnp.sum(jnp.sqrt(z))).init(
+            jax.random.key(0), 10, -jnp.ones(2), (), {})
+    # a dense M^-1 without dense_mass=True was silently reduced to its diagonal
+    with pytest.raises(ValueError, match=r"needs dense_mass=True"):
+        MALA(potential_fn=lambda z: z @ z, inverse_mass_matrix=jnp.eye(2)).init(
+            jax.random.key(0), 10, jnp.zeros(2), (), {})
 
 
 # ---------------------------------------------------------------- known moments, MALA vs NUTS

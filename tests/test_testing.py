@@ -60,6 +60,18 @@ def test_besag_clifford_mala_uniform_bug_not():
     assert not bad.passed and bad.p_value < 1e-3
 
 
+def test_besag_clifford_ties_from_a_sticky_correct_kernel():
+    # pi-invariant kernel that repeats its state 80% of the time (exact ties): ranks must
+    # stay uniform (a coin per tied comparison gave binomial ranks, p ~ 1e-50 at n=4000)
+    def lazy(key, x):
+        k1, k2 = jax.random.split(key)
+        return jnp.where(jax.random.uniform(k1) < 0.8, x, jax.random.normal(k2, x.shape))
+
+    draws = np.random.default_rng(1).standard_normal((2000, 1))
+    res = testing.besag_clifford_ranks(lazy, draws, jax.random.key(0), lambda z: z[0])
+    assert res.passed, (res.p_value, np.bincount(res.ranks, minlength=10))
+
+
 @pytest.mark.slow
 def test_sbc_conjugate_normal():
     # theta ~ N(0, 1), y_j ~ N(theta, 1), j < 5: posterior N(sum y / 6, 1 / 6).

@@ -87,6 +87,12 @@ def to_datatree(mcmc: Any, **from_numpyro_kwargs: Any) -> xr.DataTree:
             f"mcmc was run without the extra fields {missing}; run it with "
             "extra_fields=numpyro_ebm.diagnostics.DIAGNOSTIC_FIELDS"
         )
+    thinning = getattr(mcmc, "thinning", 1)
+    if thinning != 1:  # draw t-1 would not be the state proposal t was drawn from
+        raise ValueError(
+            f"mcmc was run with thinning={thinning}; the detailed-balance diagnostics pair "
+            "each proposal with the previous draw and need thinning=1 (thin afterwards)"
+        )
     dt = from_numpyro(mcmc, **from_numpyro_kwargs)
     proposal = _flatten_chains(fields["proposal"])
     position = _unconstrained_positions(mcmc, proposal)

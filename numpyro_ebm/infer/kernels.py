@@ -222,6 +222,13 @@ class _LangevinKernel(MCMCKernel):
                 f"inverse_mass_matrix must have shape ({size},) or ({size}, {size}) for "
                 f"{size} unconstrained coordinates, got shape {shape}"
             )
+        if len(shape) == 2 and not self._dense_mass:
+            # NumPyro's adapter would silently keep only the diagonal
+            raise ValueError(
+                f"inverse_mass_matrix of shape {shape} (dense) needs dense_mass=True; "
+                "with dense_mass=False pass its diagonal, a vector of shape "
+                f"({size},)"
+            )
         return m
 
     def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs) -> MALAState:
@@ -277,6 +284,15 @@ class _LangevinKernel(MCMCKernel):
         else:
             state = init_one(init_params, rng_key)
             self._sample_fn = self._sample_one
+        e, g = state.potential_energy, state.z_grad
+        if _is_concrete((e, g)) and not (np.all(np.isfinite(e)) and all(
+                np.all(np.isfinite(v)) for v in jax.tree.leaves(g))):
+            # every proposal would be rejected: the chain would stay there, step size -> 0
+            raise ValueError(
+                f"init_params: the potential or its gradient is non-finite at the initial "
+                f"position (potential {np.asarray(e)}); expected a point where U and grad U "
+                "are finite"
+            )
         return state
 
     def _sample_one(self, state: MALAState, model_args, model_kwargs) -> MALAState:
