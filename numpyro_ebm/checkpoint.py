@@ -93,13 +93,22 @@ def restore_tree(template: Any, group: str, contents: dict[str, Any],
     for i, (p, leaf) in enumerate(flat):
         name = f"{group}/{i}"
         value = contents[name]
-        if name in desc["keys"]:
-            leaves.append(jax.random.wrap_key_data(jnp.asarray(value), impl=desc["keys"][name]))
-            continue
         shape = tuple(np.shape(leaf))
+        if name in desc["keys"]:
+            key = jax.random.wrap_key_data(jnp.asarray(value), impl=desc["keys"][name])
+            if key.shape != shape:
+                raise ValueError(
+                    f"checkpoint leaf {group}{p} holds keys of shape {key.shape}, expected {shape}"
+                )
+            leaves.append(key)
+            continue
         if value.shape != shape:
             raise ValueError(
                 f"checkpoint leaf {group}{p} has shape {value.shape}, expected {shape}"
             )
-        leaves.append(jnp.asarray(value, dtype=getattr(leaf, "dtype", None)))
+        dtype = getattr(leaf, "dtype", None)
+        if value.dtype.kind == "V" and dtype is not None:
+            # .npy stores extension dtypes (bfloat16, float8) as raw bytes: reinterpret them
+            value = value.view(np.dtype(dtype))
+        leaves.append(jnp.asarray(value, dtype=dtype))
     return jax.tree.unflatten(jax.tree.structure(template), leaves)

@@ -103,7 +103,11 @@ def _num_rows(data: Any) -> int:
 def _positive_int(value: Any, name: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or int(value) != value or int(value) <= 0:
+    try:
+        ok = not isinstance(value, bool) and int(value) == value and int(value) > 0
+    except (TypeError, ValueError, OverflowError):  # e.g. "ten", inf, nan
+        ok = False
+    if not ok:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return int(value)
 
@@ -327,7 +331,12 @@ def fit(
                             f"(use a frozen dataclass or a plain function); {err}") from None
     data = _as_data(data, "data")
     n = _num_rows(data)
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or not 0 < batch_size <= n:
+    try:
+        bad = isinstance(batch_size, bool) or int(batch_size) != batch_size \
+            or not 0 < batch_size <= n
+    except (TypeError, ValueError, OverflowError):
+        bad = True
+    if bad:
         raise ValueError(f"batch_size must be an int in [1, N={n}] (the number of data rows), "
                          f"got {batch_size!r}")
     batch_size = int(batch_size)
@@ -348,6 +357,11 @@ def fit(
         if isinstance(validation_data, tuple) != isinstance(data, tuple):
             raise ValueError("validation_data must have the same form as data "
                              "(an array, or a tuple of arrays)")
+        got = [a.shape[1:] for a in jax.tree.leaves(validation_data)]
+        want = [a.shape[1:] for a in jax.tree.leaves(data)]
+        if got != want:
+            raise ValueError(f"validation_data must have the event shapes of data {want} "
+                             f"(after the leading axis), got {got}")
     elif eval_every is not None or patience is not None:
         raise ValueError("eval_every and patience need validation_data")
     if checkpoint_every is not None and checkpoint_path is None:

@@ -249,8 +249,11 @@ def test_validation_is_recorded_at_eval_steps_and_the_end():
         (dict(data=jnp.zeros((20, 3))), ValueError, r"shape \(3,\)"),
         (dict(data=jnp.zeros((0, 2))), ValueError, "data is empty"),
         (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(batch_size=float("inf")), ValueError, r"batch_size .*got inf"),
         (dict(batch_size=65), ValueError, r"batch_size .*N=64"),
         (dict(num_steps=0), ValueError, "num_steps must be a positive int"),
+        (dict(num_steps=float("inf")), ValueError, "num_steps must be a positive int, got inf"),
+        (dict(eval_every=float("nan"), validation_data=DATA), ValueError, "eval_every must be"),
         (dict(num_steps=None), ValueError, "exactly one of num_steps"),
         (dict(num_epochs=2), ValueError, "exactly one of num_steps"),
         (dict(objective=lambda *a: 0.0), TypeError, "objective must be a numpyro_ebm.Objective"),
@@ -307,3 +310,23 @@ def test_unhealthy_step_rolls_back_the_update_that_caused_it(steps_per_chunk):
                  steps_per_chunk=steps_per_chunk)
     assert res.stopped_reason.startswith("nonfinite") and res.step == 3
     np.testing.assert_array_equal(res.params["mean"], np.full(2, 4.0))
+
+
+def test_checkpoint_restores_bfloat16_and_checks_key_shapes(tmp_path):
+    # .npy stores bfloat16 as raw bytes (dtype |V2); restore must reinterpret, not fail
+    from numpyro_ebm.checkpoint import load_checkpoint, restore_tree, save_checkpoint
+
+    tree = {"w": jnp.asarray([1.5, -2.25], jnp.bfloat16), "k": jax.random.split(jax.random.key(1))}
+    save_checkpoint(tmp_path / "c.npz", {"g": tree}, {})
+    contents, desc = load_checkpoint(tmp_path / "c.npz")
+    back = restore_tree(tree, "g", contents, desc)
+    assert back["w"].dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(back["w"], np.float32), [1.5, -2.25])
+    with pytest.raises(ValueError, match=r"\['k'\] holds keys of shape \(2,\), expected \(\)"):
+        restore_tree({**tree, "k": jax.random.key(0)}, "g", contents, desc)
+
+
+def test_validation_data_with_another_event_shape_is_rejected_before_training():
+    with pytest.raises(ValueError, match=r"validation_data must have the event shapes of data "
+                                         r"\[\(2,\)\].*got \[\(3,\)\]"):
+        _run(num_steps=5, validation_data=jnp.zeros((10, 3)))

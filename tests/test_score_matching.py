@@ -229,3 +229,13 @@ def test_fit_passes_the_noise_level_to_a_noise_conditional_energy():
     with pytest.raises(ValueError, match=r"x of shape \(2,\)"):
         ne.fit(energy, params, x, ne.denoising_score_matching(0.1), key=KEY, num_steps=5,
                batch_size=32, progress_bar=False)
+
+
+def test_dsm_schedule_weights_each_level_by_sigma_squared():
+    # every level is optimal at the same params, so the gradient tests above cannot see the
+    # weighting; with the same draws a one-level schedule is exactly sigma^2 times plain DSM
+    params = {"mean": jnp.zeros(2), "precision": 2.0 * jnp.eye(2)}
+    x = jax.random.normal(jax.random.key(8), (50, 2))
+    plain = _loss(ne.denoising_score_matching(0.5), params, x)
+    weighted = _loss(ne.denoising_score_matching(sigmas=[0.5]), params, x)
+    np.testing.assert_allclose(weighted, 0.25 * plain, rtol=1e-6)
