@@ -451,43 +451,55 @@ def fit(
                 (carry[3:], ys))
             out = {"step": steps, "loss": losses, "skipped": skipped, **metrics}
             out = {k: np.asarray(v)[active] for k, v in out.items()}
-            # the chunk is complete: commit its results
-            trainable, opt_state = carry.trainable, carry.opt_state
-            objective_state = carry.obj_state
-            prev_state = carry.prev
-            prev = step
-            step, consecutive, num_skipped, halted = (int(counters[0]), int(counters[1]),
-                                                      int(counters[2]), bool(counters[3]))
-            for k, v in out.items():
-                record(k, v)
-            if halted:
+            new_step, new_consecutive, new_skipped, new_halted = (
+                int(counters[0]), int(counters[1]), int(counters[2]), bool(counters[3]))
+            new_reason = reason
+            if new_halted:
                 bad = int(out["step"][-1])
-                reason = (f"nonfinite: step {bad} had a non-finite loss, gradient or update, "
-                          f"or objective.is_healthy was False (then the update that damaged "
-                          f"the params is rolled back too); params are the last good ones"
-                          if on_nonfinite == "stop" else
-                          f"nonfinite: {consecutive} consecutive bad steps up to step {bad} "
-                          f"(max_consecutive_skips={max_skips}); params are the last good ones")
+                new_reason = (
+                    f"nonfinite: step {bad} had a non-finite loss, gradient or update, "
+                    f"or objective.is_healthy was False (then the update that damaged "
+                    f"the params is rolled back too); params are the last good ones"
+                    if on_nonfinite == "stop" else
+                    f"nonfinite: {new_consecutive} consecutive bad steps up to step {bad} "
+                    f"(max_consecutive_skips={max_skips}); params are the last good ones")
             finite = out["loss"][np.isfinite(out["loss"])]
             postfix = {"loss": f"{float(finite.mean()):.4g}"} if finite.size else {}
+            # validate the chunk's result *before* committing it: an interrupt during
+            # validation (e.g. its first compilation) then loses the whole chunk, and a
+            # resumed run recomputes it exactly, validation included
+            new_best, new_since_best, val = best, since_best, None
             if validation_data is not None and (
-                    step >= total or halted or (eval_every is None or step % eval_every == 0)):
-                vloss, vmet = _evaluate(trainable, objective_state, validation_data, val_key,
-                                        energy_fn=energy_fn, objective=objective, legacy=legacy)
-                vloss = float(vloss)
-                record("val_step", np.asarray([step]))
-                record("val_loss", np.asarray([vloss]))
-                for k, v in vmet.items():
-                    record(f"val_{k}", np.asarray([v]))
-                postfix["val_loss"] = f"{vloss:.4g}"
-                if np.isfinite(vloss) and vloss < best[0]:
-                    best, since_best = (vloss, trainable, step), 0
+                    new_step >= total or new_halted
+                    or (eval_every is None or new_step % eval_every == 0)):
+                vloss, vmet = _evaluate(carry.trainable, carry.obj_state, validation_data,
+                                        val_key, energy_fn=energy_fn, objective=objective,
+                                        legacy=legacy)
+                val = (float(vloss), jax.device_get(vmet))
+                postfix["val_loss"] = f"{val[0]:.4g}"
+                if np.isfinite(val[0]) and val[0] < best[0]:
+                    new_best, new_since_best = (val[0], carry.trainable, new_step), 0
                 else:
-                    since_best += 1
-                if patience is not None and since_best >= patience and not halted:
-                    reason = (f"early_stopping: no val_loss improvement in {patience} "
-                              f"evaluations (best {best[0]:.6g} at step {best[2]})")
-                    halted = True
+                    new_since_best = since_best + 1
+                if patience is not None and new_since_best >= patience and not new_halted:
+                    new_reason = (f"early_stopping: no val_loss improvement in {patience} "
+                                  f"evaluations (best {new_best[0]:.6g} at step "
+                                  f"{new_best[2]})")
+                    new_halted = True
+            # the chunk is complete: commit its results in one assignment
+            prev = step
+            (trainable, opt_state, objective_state, prev_state, step, consecutive,
+             num_skipped, halted, reason, best, since_best) = (
+                carry.trainable, carry.opt_state, carry.obj_state, carry.prev, new_step,
+                new_consecutive, new_skipped, new_halted, new_reason, new_best,
+                new_since_best)
+            for k, v in out.items():
+                record(k, v)
+            if val is not None:
+                record("val_step", np.asarray([step]))
+                record("val_loss", np.asarray([val[0]]))
+                for k, v in val[1].items():
+                    record(f"val_{k}", np.asarray([v]))
             if checkpoint_path is not None and (
                     step >= total or halted
                     or (checkpoint_every is not None and step % checkpoint_every == 0)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -178,6 +180,35 @@ def test_keyboard_interrupt_returns_progress_and_checkpoints(tmp_path, monkeypat
     monkeypatch.undo()
     resumed = _run(num_steps=30, resume_from=ckpt)
     _assert_trees_equal(resumed.params, _run(num_steps=30).params)
+
+
+def test_interrupt_during_validation_loses_the_chunk_and_resume_is_exact(tmp_path,
+                                                                          monkeypatch):
+    """Ctrl-C while a chunk is being validated: that chunk is not committed, so the resumed
+    run recomputes it and validates at exactly the steps of an uninterrupted run."""
+    fit_module = sys.modules["numpyro_ebm.fit"]
+    real_evaluate = fit_module._evaluate
+    calls = {"n": 0}
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    val = DATA[:16] + 0.5
+    kw = dict(num_steps=30, validation_data=val, eval_every=5, steps_per_chunk=5)
+    monkeypatch.setattr(fit_module, "_evaluate", interrupting)
+    ckpt = tmp_path / "v.npz"
+    res = _run(checkpoint_path=ckpt, **kw)
+    assert res.stopped_reason == "interrupted" and res.step == 5
+    monkeypatch.undo()
+    resumed = _run(resume_from=ckpt, **kw)
+    straight = _run(**kw)
+    np.testing.assert_array_equal(resumed.history["val_step"], straight.history["val_step"])
+    np.testing.assert_array_equal(resumed.history["val_loss"], straight.history["val_loss"])
+    _assert_trees_equal((resumed.params, resumed.best_params),
+                        (straight.params, straight.best_params))
 
 
 # ----------------------------------------------------------------------------- NaN safety
