@@ -25,6 +25,8 @@ __all__ = ["EnergyDistribution", "energy_factor", "SAMPLE_HINT", "UNNORMALIZED_F
 #: that :func:`numpyro_ebm.likelihood.check_model` guards it like an unnormalized
 #: ``EnergyDistribution``.
 UNNORMALIZED_FACTOR = "numpyro_ebm_unnormalized"
+#: Suffix of the zero-weight marker site that :func:`energy_factor` adds beside its factor.
+ENERGY_PARAMS_SUFFIX = "__energy_params"
 
 SAMPLE_HINT = (
     "EnergyDistribution cannot be sampled directly: its density is only known up to a "
@@ -210,13 +212,20 @@ def energy_factor(
 
     Only valid as written when ``params`` are fixed (not inferred): an unnormalized energy
     whose parameters are latent drops ``-N log Z(theta)`` (see the docs on doubly
-    intractable models). The site is flagged so that
-    :func:`numpyro_ebm.likelihood.check_model` (run by our kernels) detects that pattern.
+    intractable models). A zero-weight marker site ``name + "__energy_params"`` that depends
+    on ``params`` and ``context`` only lets :func:`numpyro_ebm.likelihood.check_model` (run by
+    our kernels) detect that pattern; ``x`` itself may be latent.
     """
     check_params_finite(params, "params")
     log_factor = -batched_energy(energy_fn, params, x, event_ndim, *context)
-    # numpyro.factor, plus the flag that marks an unnormalized energy for check_model
-    unit = Unit(jnp.sum(log_factor))
-    numpyro.sample(name, unit, obs=unit.sample(None),
-                   infer={"is_auxiliary": True, UNNORMALIZED_FACTOR: True})
+    numpyro.factor(name, jnp.sum(log_factor))
+    # A zero-weight marker site whose value depends on params and context only (not on x,
+    # which may be a latent site: sampling x under fixed params is valid). check_model asks
+    # whether *this* site depends on latent sites, i.e. whether Z(params, context) does.
+    leaves = [jnp.sum(leaf) for leaf in jax.tree.leaves((params, context))
+              if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
+    dep = sum(leaves) if leaves else jnp.zeros(())
+    unit = Unit(jnp.where(jnp.isfinite(dep), 0.0 * dep, 0.0))
+    numpyro.sample(f"{name}{ENERGY_PARAMS_SUFFIX}", unit, obs=unit.sample(None),
+                   infer={"is_auxiliary": True, UNNORMALIZED_FACTOR: name})
     return log_factor

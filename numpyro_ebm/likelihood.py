@@ -84,9 +84,12 @@ def _unnormalized_energy(fn: Any) -> bool:
     return isinstance(fn, EnergyDistribution) and not fn.is_normalized
 
 
-def _energy_sites(model, args: tuple, kwargs: dict) -> list[str]:
-    """Names of unnormalized-energy sites, found by one abstract (shape-only) model run."""
-    found: list[str] = []
+def _energy_sites(model, args: tuple, kwargs: dict) -> list[tuple[str, str]]:
+    """``(site, shown name)`` of unnormalized-energy sites, by one shape-only model run.
+
+    A flagged site may carry the name to show (``energy_factor``'s marker site names its
+    factor)."""
+    found: list[tuple[str, str]] = []
 
     def run():
         model_ = handlers.substitute(handlers.seed(model, 0), substitute_fn=init_to_sample)
@@ -94,9 +97,10 @@ def _energy_sites(model, args: tuple, kwargs: dict) -> list[str]:
         for site in trace.values():
             if site["type"] != "sample":
                 continue
-            flagged = bool((site.get("infer") or {}).get(UNNORMALIZED_FACTOR, False))
+            flagged = (site.get("infer") or {}).get(UNNORMALIZED_FACTOR, False)
             if flagged or _unnormalized_energy(site["fn"]):
-                found.append(site["name"])
+                shown = flagged if isinstance(flagged, str) else site["name"]
+                found.append((site["name"], shown))
         return 0
 
     jax.eval_shape(run)
@@ -122,8 +126,8 @@ def check_model(model, *args: Any, **kwargs: Any) -> None:
     if not sites:
         return
     deps = get_dependencies(model, args, kwargs)["prior_dependencies"]
-    for name in sites:
-        upstream = sorted(u for u in deps.get(name, {}) if u != name)
+    for site, name in sites:
+        upstream = sorted(u for u in deps.get(site, {}) if u not in (site, name))
         if upstream:
             raise DoublyIntractableError(
                 f"Site {name!r} is an unnormalized energy whose parameters depend on the "

@@ -197,3 +197,28 @@ def test_guard_fires_on_energy_factor_with_latent_params_and_not_with_fixed():
     with pytest.raises(DoublyIntractableError, match="'lik'.*'m'"):
         check_model(bad)
     check_model(good)
+
+
+def test_guard_allows_a_latent_x_in_an_energy_factor_with_fixed_params():
+    """Sampling x under a fixed-parameter energy factor is valid (Z is a constant)."""
+    from numpyro_ebm import MALA, energy_factor
+
+    f, p = quadratic_energy(jnp.zeros(2), jnp.eye(2))
+
+    def model():
+        x = numpyro.sample("x", dist.ImproperUniform(dist.constraints.real_vector, (), (2,)))
+        energy_factor("e", f, p, x)
+
+    check_model(model)
+    mcmc = MCMC(MALA(model), num_warmup=200, num_samples=400, progress_bar=False)
+    mcmc.run(jax.random.key(0))
+    assert mcmc.get_samples()["x"].shape == (400, 2)
+
+    def bad():
+        m = numpyro.sample("m", dist.Normal(0.0, 1.0))
+        x = numpyro.sample("x", dist.ImproperUniform(dist.constraints.real_vector, (), (2,)))
+        energy_factor("e", f, {"mean": jnp.full(2, m), "precision": p["precision"]}, x)
+
+    with pytest.raises(DoublyIntractableError, match=r"Site 'e'.*\['m'\]") as err:
+        check_model(bad)
+    assert "'x'" not in str(err.value).split("latent site(s)")[1].split(":")[0]
