@@ -104,3 +104,18 @@ def test_to_datatree_refuses_thinned_runs():
     mcmc.run(jax.random.key(0), init_params=jnp.zeros(2), extra_fields=DIAGNOSTIC_FIELDS)
     with pytest.raises(ValueError, match="thinning=2"):
         to_datatree(mcmc)
+
+
+def test_arviz_plots_work_on_our_datatree_unchanged(mala_run):
+    """ArviZ's own plots take the DataTree of a MALA run as they take any NumPyro run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    dt = to_datatree(mala_run)
+    for plot in (az.plot_trace_dist, az.plot_rank):
+        pc = plot(dt, var_names=["a", "s"], backend="matplotlib")
+        assert pc is not None and len(plt.get_fignums()) >= 1
+        plt.close("all")
