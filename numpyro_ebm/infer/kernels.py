@@ -27,6 +27,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import initialize_model, unconstrain_fn
 from numpyro.util import identity, is_prng_key
 
+from ..energy import _is_concrete
 from ..likelihood import check_model as guard_model
 from . import langevin
 from .langevin import LangevinState, _Metric
@@ -69,10 +70,6 @@ class MALAState(NamedTuple):
 
 ULAState = MALAState
 """ULA uses the same state type; ``accept_prob`` is MALA's would-be acceptance."""
-
-
-def _is_concrete(x: Any) -> bool:
-    return not any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(x))
 
 
 def _check_range(name: str, value: Any, low: float, high: float | None = None) -> None:
