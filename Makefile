@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml scripts/find_python.sh
 	  rm -rf "$(VENV)"; "$$BASE" -m venv "$(VENV)"; \
 	fi; \
 	"$(PY)" -m pip install -q --upgrade pip; \
-	"$(PY)" -m pip install -q -e ".[plots,nn,bench,docs,dev]"; \
+	"$(PY)" -m pip install -q -e ".[plots,nn,bench,sbi,docs,dev]"; \
 	touch "$(STAMP)"
 
 venv: $(STAMP)
