@@ -4,6 +4,7 @@ The public API; every name is documented in the API reference.
 """
 
 from . import (
+    compose,
     datasets,
     diagnostics,
     energy,
@@ -16,6 +17,7 @@ from . import (
     testing,
 )
 from ._warnings import NumpyroEBMWarning
+from .compose import conditioned, product_of_experts, restricted, tempered
 from .diagnostics import (
     DIAGNOSTIC_FIELDS,
     detailed_balance,
@@ -59,6 +61,11 @@ __all__ = [
     "mlp_energy",
     "from_equinox",
     "from_flax_nnx",
+    # composing energies
+    "product_of_experts",
+    "tempered",
+    "restricted",
+    "conditioned",
     # sampling
     "MALA",
     "ULA",
@@ -95,6 +102,7 @@ __all__ = [
     "grid_log_normalizer",
     "held_out_log_likelihood",
     # modules
+    "compose",
     "datasets",
     "diagnostics",
     "energy",
