@@ -1,7 +1,7 @@
-"""Diagnostics: ArviZ conversion, detailed balance, Stein discrepancy, plots."""
+"""Diagnostics: ArviZ conversion, detailed balance, Stein discrepancy, sample quality, plots."""
 
 from . import arviz as arviz  # submodule; kept out of __all__ (would shadow `arviz`)
-from . import balance, plots, ratio, stein, transitions
+from . import balance, classifier, plots, ratio, stein, transitions
 from .arviz import (
     DIAGNOSTIC_FIELDS,
     add_group,
@@ -18,12 +18,14 @@ from .balance import (
     ratio_consistency,
     reversibility,
 )
+from .classifier import C2STResult, c2st
 from .plots import plot_detailed_balance, plot_energy_2d
 from .ratio import Recomputed, log_proposal_density, recompute
 from .stein import KSDResult, kernel_stein_discrepancy
 from .transitions import Transitions, from_langevin, make_transitions, probe_transitions
 
 __all__ = [
+    "C2STResult",
     "DIAGNOSTIC_FIELDS",
     "DetailedBalanceReport",
     "KSDResult",
@@ -32,6 +34,8 @@ __all__ = [
     "Transitions",
     "add_group",
     "balance",
+    "c2st",
+    "classifier",
     "detailed_balance",
     "diagnose",
     "flat_potential",
