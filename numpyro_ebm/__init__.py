@@ -15,6 +15,7 @@ from . import (
     objectives,
     partition,
     testing,
+    training,
 )
 from ._warnings import NumpyroEBMWarning
 from .compose import conditioned, product_of_experts, restricted, tempered
@@ -27,7 +28,6 @@ from .diagnostics import (
 )
 from .distribution import EnergyDistribution, energy_factor
 from .energy import check_energy, gamma_energy, quadratic_energy
-from .fit import FitResult, fit
 from .flows import FlowDistribution, coupling_flow
 from .infer import MALA, ULA, annealed_langevin
 from .likelihood import DoublyIntractableError, check_model, ratio_factor
@@ -48,6 +48,7 @@ from .objectives import (
     sliced_score_matching,
 )
 from .partition import ais_log_normalizer, grid_log_normalizer, held_out_log_likelihood
+from .training import FitResult, TrainState, fit, init_train_state, make_train_step
 
 __version__ = "0.1.0"
 
@@ -73,6 +74,9 @@ __all__ = [
     # fitting
     "fit",
     "FitResult",
+    "TrainState",
+    "make_train_step",
+    "init_train_state",
     "Objective",
     "exact_score_matching",
     "sliced_score_matching",
@@ -113,5 +117,6 @@ __all__ = [
     "objectives",
     "partition",
     "testing",
+    "training",
     "NumpyroEBMWarning",
 ]

@@ -11,7 +11,7 @@ import optax
 import pytest
 
 import numpyro_ebm as ne
-from numpyro_ebm import Objective
+from numpyro_ebm import NumpyroEBMWarning, Objective
 from numpyro_ebm import fit as fit_fn
 
 ENERGY, PARAMS0 = ne.quadratic_energy(jnp.zeros(2), jnp.eye(2))
@@ -141,7 +141,8 @@ def test_resume_continues_bit_for_bit(tmp_path, key):
     ckpt = tmp_path / "run.npz"
     half = _run(num_steps=15, key=key, checkpoint_path=ckpt)
     assert half.step == 15 and ckpt.is_file()
-    resumed = _run(num_steps=30, key=jax.random.key(99), resume_from=ckpt)  # key from ckpt
+    with pytest.warns(NumpyroEBMWarning, match="key is ignored"):  # the key is the ckpt's
+        resumed = _run(num_steps=30, key=jax.random.key(99), resume_from=ckpt)
     assert resumed.step == 30
     _assert_trees_equal((straight.params, straight.extras, straight.opt_state),
                         (resumed.params, resumed.extras, resumed.opt_state))
@@ -172,7 +173,7 @@ def test_keyboard_interrupt_returns_progress_and_checkpoints(tmp_path, monkeypat
                 raise KeyboardInterrupt
             return super().update(n)
 
-    monkeypatch.setattr(sys.modules["numpyro_ebm.fit"], "tqdm", Interrupting)
+    monkeypatch.setattr(sys.modules["numpyro_ebm.training.progress"], "tqdm", Interrupting)
     ckpt = tmp_path / "i.npz"
     res = _run(num_steps=30, checkpoint_path=ckpt, progress_bar=True)
     assert res.stopped_reason == "interrupted" and res.step == 14  # two chunks of 7
@@ -186,8 +187,8 @@ def test_interrupt_during_validation_loses_the_chunk_and_resume_is_exact(tmp_pat
                                                                           monkeypatch):
     """Ctrl-C while a chunk is being validated: that chunk is not committed, so the resumed
     run recomputes it and validates at exactly the steps of an uninterrupted run."""
-    fit_module = sys.modules["numpyro_ebm.fit"]
-    real_evaluate = fit_module._evaluate
+    fit_module = sys.modules["numpyro_ebm.training.driver"]
+    real_evaluate = fit_module.evaluate
     calls = {"n": 0}
 
     def interrupting(*args, **kwargs):
@@ -198,7 +199,7 @@ def test_interrupt_during_validation_loses_the_chunk_and_resume_is_exact(tmp_pat
 
     val = DATA[:16] + 0.5
     kw = dict(num_steps=30, validation_data=val, eval_every=5, steps_per_chunk=5)
-    monkeypatch.setattr(fit_module, "_evaluate", interrupting)
+    monkeypatch.setattr(fit_module, "evaluate", interrupting)
     ckpt = tmp_path / "v.npz"
     res = _run(checkpoint_path=ckpt, **kw)
     assert res.stopped_reason == "interrupted" and res.step == 5
@@ -306,7 +307,7 @@ def test_bad_input_is_rejected_with_a_clear_message(change, error, match):
 
 
 def test_checkpoint_round_trips_keys_and_dtypes_without_pickle(tmp_path):
-    from numpyro_ebm.checkpoint import load_checkpoint, restore_tree, save_checkpoint
+    from numpyro_ebm.training.checkpoint import load_checkpoint, restore_tree, save_checkpoint
 
     tree = {"k": jax.random.key(7), "buf": jnp.arange(6.0).reshape(2, 3),
             "n": jnp.int32(4), "legacy": jax.random.PRNGKey(1)}
@@ -345,7 +346,7 @@ def test_unhealthy_step_rolls_back_the_update_that_caused_it(steps_per_chunk):
 
 def test_checkpoint_restores_bfloat16_and_checks_key_shapes(tmp_path):
     # .npy stores bfloat16 as raw bytes (dtype |V2); restore must reinterpret, not fail
-    from numpyro_ebm.checkpoint import load_checkpoint, restore_tree, save_checkpoint
+    from numpyro_ebm.training.checkpoint import load_checkpoint, restore_tree, save_checkpoint
 
     tree = {"w": jnp.asarray([1.5, -2.25], jnp.bfloat16), "k": jax.random.split(jax.random.key(1))}
     save_checkpoint(tmp_path / "c.npz", {"g": tree}, {})
@@ -361,3 +362,61 @@ def test_validation_data_with_another_event_shape_is_rejected_before_training():
     with pytest.raises(ValueError, match=r"validation_data must have the event shapes of data "
                                          r"\[\(2,\)\].*got \[\(3,\)\]"):
         _run(num_steps=5, validation_data=jnp.zeros((10, 3)))
+
+
+# ----------------------------------------------------------------------------- modules
+def test_no_module_is_shadowed_by_a_name_of_its_package():
+    """``numpyro_ebm.fit`` is the function and no module of that name exists; every
+    submodule of ``numpyro_ebm`` and ``numpyro_ebm.training`` that the package also exposes
+    as an attribute is that module (``import numpyro_ebm.x as m`` gives what ``ne.x`` is)."""
+    import importlib
+    import pkgutil
+    import types
+    from pathlib import Path
+
+    import numpyro_ebm.training as training
+
+    assert callable(ne.fit) and ne.fit is training.fit
+    assert not (Path(ne.__file__).parent / "fit.py").exists()
+    for pkg in (ne, training):
+        for info in pkgutil.iter_modules(pkg.__path__):
+            attr = getattr(pkg, info.name, None)
+            if attr is not None:
+                module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+                assert isinstance(attr, types.ModuleType) and attr is module, info.name
+
+
+# ----------------------------------------------------------------------------- reseed
+def test_resume_with_reseed_draws_new_randomness_from_the_resumed_state(tmp_path):
+    ckpt = tmp_path / "r.npz"
+    half = _run(num_steps=15, key=jax.random.key(5), checkpoint_path=ckpt)
+    same = _run(num_steps=30, key=None, resume_from=ckpt)  # no key: the checkpoint's, bit for bit
+    again = _run(num_steps=30, key=jax.random.key(5), resume_from=ckpt)  # same key: no warning
+    straight = _run(num_steps=30, key=jax.random.key(5))
+    _assert_trees_equal((same.params, again.params), (straight.params, straight.params))
+    new = _run(num_steps=30, key=jax.random.key(6), reseed=True, resume_from=ckpt)
+    assert new.step == 30
+    # the first 15 steps are the checkpoint's; the next 15 see other batches and noise
+    np.testing.assert_array_equal(new.history["loss"][:15], half.history["loss"])
+    assert not np.any(new.history["first"][15:] == straight.history["first"][15:])
+    assert not np.any(new.history["loss"][15:] == straight.history["loss"][15:])
+    # the reseeded run's randomness is its own key's: it is reproducible
+    _assert_trees_equal(new.params, _run(num_steps=30, key=jax.random.key(6), reseed=True,
+                                         resume_from=ckpt).params)
+
+
+def test_arguments_that_would_be_ignored_warn_or_are_refused(tmp_path):
+    ckpt = tmp_path / "w.npz"
+    _run(num_steps=5, checkpoint_path=ckpt)
+    with pytest.warns(NumpyroEBMWarning, match="key is ignored.*reseed=True"):
+        _run(num_steps=10, key=jax.random.key(1), resume_from=ckpt)
+    with pytest.warns(NumpyroEBMWarning, match="extras is ignored"):
+        _run(num_steps=10, key=None, resume_from=ckpt, extras={"c": jnp.ones(())})
+    with pytest.raises(ValueError, match="reseed=True needs resume_from"):
+        _run(num_steps=10, reseed=True)
+    with pytest.raises(ValueError, match="key is required"):
+        fit_fn(ENERGY, PARAMS0, DATA, NOISY, num_steps=5, batch_size=16, progress_bar=False)
+    with pytest.raises(ValueError, match="max_consecutive_skips=4 needs on_nonfinite='skip'"):
+        _run(num_steps=10, max_consecutive_skips=4)
+    with pytest.raises(TypeError, match="progress_bar must be True or False"):
+        _run(num_steps=10, progress_bar="yes")

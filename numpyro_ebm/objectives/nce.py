@@ -183,7 +183,7 @@ def normalized_distribution(
 
     ``log_prob(x) = -E(result.params, x) - result.extras.log_normalizer``: a proper density
     that may be observed with latent parameters elsewhere in a model. ``result`` is a
-    :class:`~numpyro_ebm.fit.FitResult` (or anything with ``params`` and ``extras``) from an
+    :class:`~numpyro_ebm.training.FitResult` (or anything with ``params`` and ``extras``) from an
     NCE or FCE fit. Extra keyword arguments go to ``EnergyDistribution``.
     """
     from ..distribution import EnergyDistribution

@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["save_checkpoint", "load_checkpoint", "restore_tree"]
+__all__ = ["save_checkpoint", "load_checkpoint", "restore_tree", "save_train_state",
+           "load_train_state"]
 
 FORMAT = "numpyro_ebm.checkpoint/1"
 
@@ -112,3 +113,28 @@ def restore_tree(template: Any, group: str, contents: dict[str, Any],
             value = value.view(np.dtype(dtype))
         leaves.append(jnp.asarray(value, dtype=dtype))
     return jax.tree.unflatten(jax.tree.structure(template), leaves)
+
+
+def save_train_state(path: str | os.PathLike, state: Any, history: dict[str, np.ndarray],
+                     meta: dict[str, Any] | None = None) -> Path:
+    """Write a :class:`~numpyro_ebm.training.TrainState` and its history to ``path``.
+
+    ``history`` maps names to 1-d arrays (stored as ``array/history/<name>``).
+    """
+    return save_checkpoint(path, {"state": state},
+                           {f"history/{k}": v for k, v in history.items()}, meta=meta)
+
+
+def load_train_state(path: str | os.PathLike, template: Any
+                     ) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
+    """Read what :func:`save_train_state` wrote: ``(state, history, meta)``.
+
+    ``template`` is a state of the same structure (same energy, objective and optimizer);
+    its leaves are replaced by the stored ones. Raises ``FileNotFoundError`` for a missing
+    file and ``ValueError`` naming the leaves for a checkpoint of another structure.
+    """
+    contents, desc = load_checkpoint(path)
+    state = restore_tree(template, "state", contents, desc)
+    prefix = "array/history/"
+    history = {k[len(prefix):]: v for k, v in contents.items() if k.startswith(prefix)}
+    return state, history, desc.get("meta", {})

@@ -1,0 +1,149 @@
+"""The chunk runner: up to ``length`` guarded train steps in one compiled loop.
+
+Batches come from one on-device permutation per epoch (``fold_in(shuffle_key, epoch)``);
+step ``t``'s objective key is ``fold_in(loss_key, t)``, with
+``shuffle_key, loss_key = split(state.key, 5)[:2]``: every step's randomness is a pure
+function of ``(key, t)``, which is what makes resuming exact.
+
+The NaN guard: a step whose loss, updated ``(params, extras)`` or optimizer state is not
+finite, or whose metrics fail ``objective.is_healthy``, is not applied. ``is_healthy``
+judges the params *before* the step (its metrics are computed there), so an unhealthy step
+also rolls back the previous update (to ``prev``, the state before it) and the retry uses
+fresh randomness.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ..typing import Array, PyTree
+from .state import TrainState
+from .step import TrainStep
+
+__all__ = ["ChunkResult", "run_chunk", "user_key", "step_keys"]
+
+
+class ChunkResult(NamedTuple):
+    """What :func:`run_chunk` returns (device arrays).
+
+    ``records`` maps ``"step"``, ``"loss"``, ``"skipped"`` and each metric to an array of
+    ``length`` entries, of which the first ``count`` were run.
+    """
+
+    state: TrainState
+    prev: PyTree  # the rollback target (``()`` when the objective has no ``is_healthy``)
+    halted: Array  # bool: stopped on a bad step
+    count: Array  # int: steps run in this chunk
+    records: dict[str, Array]
+
+
+def user_key(key: Array, legacy: bool) -> Array:
+    """``key`` in the kind the user gave: raw ``uint32[2]`` data when ``legacy``."""
+    return jax.random.key_data(key) if legacy else key
+
+
+def step_keys(base_key: Array) -> tuple[Array, Array, Array, Array, Array]:
+    """``(shuffle, loss, init, validation, next)`` keys of a run from its base key."""
+    return tuple(jax.random.split(base_key, 5))
+
+
+def _finite(tree: PyTree) -> Array:
+    flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+             if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
+
+
+def _guarded(step_fn: TrainStep, state: TrainState, prev: PyTree, batch: PyTree, key: Any,
+             mode: str, max_skips: int):
+    """One step of ``step_fn`` under the NaN guard: ``(state, prev, ok, halted, metrics)``."""
+    healthy_fn = step_fn.objective.is_healthy
+    new, metrics = step_fn(state, batch, key)
+    ok = jnp.isfinite(metrics["loss"]) & _finite((new.params, new.extras, new.opt_state))
+    current = (state.params, state.extras, state.opt_state, state.objective_state)
+    updated = (new.params, new.extras, new.opt_state, new.objective_state)
+    if healthy_fn is None:
+        fallback, prev = current, ()
+    else:
+        # metrics judge the params *before* this update: unhealthy ones were made by the
+        # previous update, so roll back to the state before it
+        healthy = jnp.asarray(healthy_fn(metrics), bool)
+        ok = ok & healthy
+        fallback = optax.tree_utils.tree_where(healthy, current, prev)
+        prev = optax.tree_utils.tree_where(ok, current, fallback)
+    params, extras, opt_state, obj_state = optax.tree_utils.tree_where(ok, updated, fallback)
+    consecutive = jnp.where(ok, 0, state.consecutive_skips + 1)
+    halted = ~ok if mode == "stop" else consecutive >= max_skips
+    state = state._replace(
+        params=params, extras=extras, opt_state=opt_state, objective_state=obj_state,
+        step=jnp.where(ok | (mode == "skip"), state.step + 1, state.step),
+        consecutive_skips=consecutive,
+        num_skipped=state.num_skipped + (~ok).astype(state.num_skipped.dtype))
+    return state, prev, ok, halted, metrics
+
+
+@partial(jax.jit, static_argnames=("step_fn", "length", "batch_size", "mode", "max_skips",
+                                   "legacy"))
+def run_chunk(state: TrainState, prev: PyTree, data: PyTree, num: Array, *,
+              step_fn: TrainStep, length: int, batch_size: int, mode: str, max_skips: int,
+              legacy: bool) -> ChunkResult:
+    """Run ``min(num, length)`` guarded steps from ``state`` (fewer if a bad step halts).
+
+    Parameters
+    ----------
+    state, prev
+        The state and the rollback target of unhealthy steps.
+    data
+        The training data: array(s) with ``N`` rows.
+    num
+        Steps to run (dynamic: no recompilation for a short last chunk).
+    step_fn
+        The :class:`~numpyro_ebm.training.TrainStep`.
+    length, batch_size, mode, max_skips, legacy
+        Record buffer size, rows per batch, ``on_nonfinite`` mode, the skip limit, and
+        whether the objective receives legacy ``uint32`` keys.
+    """
+    n = jax.tree.leaves(data)[0].shape[0]
+    per_epoch = n // batch_size
+    shuffle_key, loss_key = step_keys(state.key)[:2]
+    has_health = step_fn.objective.is_healthy is not None
+
+    def epoch_perm(step):
+        return jax.random.permutation(jax.random.fold_in(shuffle_key, step // per_epoch), n)
+
+    def one_step(s, p, perm):
+        i = s.step % per_epoch
+        perm = jax.lax.cond(i == 0, epoch_perm, lambda _: perm, s.step)
+        idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
+        batch = jax.tree.map(lambda a: a[idx], data)
+        key = jax.random.fold_in(loss_key, s.step)
+        if has_health:
+            # after a rollback, retry with fresh randomness (the same key repeats the damage)
+            key = jax.lax.cond(s.num_skipped > 0, lambda k: jax.random.fold_in(k, s.num_skipped),
+                               lambda k: k, key)
+        new, p, ok, halted, metrics = _guarded(step_fn, s, p, batch, user_key(key, legacy),
+                                               mode, max_skips)
+        rec = {"step": s.step, "loss": metrics["loss"], "skipped": ~ok,
+               **{k: v for k, v in metrics.items() if k != "loss"}}
+        return new, p, perm, halted, rec
+
+    perm0 = epoch_perm(state.step)
+    shapes = jax.eval_shape(lambda: one_step(state, prev, perm0)[4])
+    records = {k: jnp.zeros((length,) + s.shape, s.dtype) for k, s in shapes.items()}
+
+    def cond(c):
+        return (c[0] < num) & ~c[4]
+
+    def body(c):
+        i, s, p, perm, _, recs = c
+        s, p, perm, halted, rec = one_step(s, p, perm)
+        recs = {k: recs[k].at[i].set(rec[k]) for k in recs}
+        return i + 1, s, p, perm, halted, recs
+
+    init = (jnp.int32(0), state, prev, perm0, jnp.asarray(False), records)
+    count, state, prev, _, halted, records = jax.lax.while_loop(cond, body, init)
+    return ChunkResult(state, prev, halted, count, records)

@@ -1,0 +1,333 @@
+"""The training driver :func:`fit`: a thin host loop around the compiled chunk runner.
+
+Each pass of the loop runs one chunk of steps on the device (:func:`run_chunk`), validates
+its result, and only then commits it (state, history, checkpoint, progress bar), so an
+interrupt at any point loses at most the chunk in flight and a resumed run recomputes it
+exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import optax
+
+from .._warnings import NumpyroEBMWarning
+from ..checks import all_finite
+from ..objectives.base import Objective
+from ..typing import Array, EnergyFn, Params, PyTree
+from .arguments import FitConfig, check_fit_arguments, energy_check_error, num_rows
+from .checkpoint import load_train_state, save_train_state
+from .chunk import ChunkResult, run_chunk, step_keys, user_key
+from .evaluation import Validation, evaluate, record_validation
+from .progress import History, progress_bar
+from .state import TrainState, as_typed_key, init_train_state
+from .step import TrainStep, make_train_step
+
+__all__ = ["fit", "FitResult"]
+
+_DEFAULT_OPTIMIZER = optax.adam(1e-3)
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns.
+
+    ``history`` maps ``"step"``, ``"loss"``, ``"skipped"`` and each metric to one entry per
+    step, and ``"val_step"``, ``"val_loss"``, ``"val_<metric>"`` to one per evaluation.
+    ``best_params``/``best_extras`` have the lowest validation loss (the final ones when no
+    validation data is given). ``stopped_reason`` starts with ``"completed"``,
+    ``"early_stopping"``, ``"nonfinite"`` or ``"interrupted"``. ``state`` is the final
+    :class:`~numpyro_ebm.training.TrainState`.
+    """
+
+    params: PyTree
+    extras: PyTree
+    objective_state: PyTree
+    opt_state: PyTree
+    step: int
+    history: dict[str, np.ndarray]
+    best_params: PyTree
+    best_extras: PyTree
+    stopped_reason: str
+    key: Array
+    num_skipped: int
+    state: TrainState
+
+
+class _Chunk(NamedTuple):
+    """A chunk's outcome, validated but not yet committed."""
+
+    state: TrainState
+    prev: PyTree
+    records: dict[str, np.ndarray]
+    validation: Validation | None
+    halted: bool
+    reason: str | None
+
+
+def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
+                   legacy: bool, extras: PyTree, objective_state: PyTree) -> TrainState:
+    """``init_train_state`` on the first batch of epoch 0; energy errors are reported first.
+
+    An energy that fails on one event may still be right if the objective supplies its
+    context (e.g. a noise level): then the objective's loss must trace on one batch.
+    """
+    shuffle_key, loss_key, init_key = step_keys(base_key)[:3]
+    perm0 = jax.random.permutation(jax.random.fold_in(shuffle_key, 0), num_rows(cfg.data))
+    first = jax.tree.map(lambda a: a[perm0[:cfg.batch_size]], cfg.data)
+    energy_err = energy_check_error(step_fn.energy_fn, params, cfg.data)
+    try:
+        state = init_train_state(step_fn.energy_fn, params, step_fn.objective, cfg.optimizer,
+                                 user_key(init_key, legacy), first, extras=extras,
+                                 objective_state=objective_state)
+        if energy_err is not None:
+            jax.eval_shape(step_fn, state, first, user_key(loss_key, legacy))
+    except Exception:
+        if energy_err is not None:
+            raise energy_err from None
+        raise
+    return state._replace(key=base_key)
+
+
+def _resume(path: str | os.PathLike, state: TrainState, key: Any, reseed: bool,
+            extras: PyTree, objective_state: PyTree) -> tuple[TrainState, History, bool]:
+    """The checkpointed state, history and key kind; with ``reseed``, the key is ``key``'s.
+
+    Warns (never silently ignores) when a given key, ``extras`` or ``objective_state``
+    would be replaced by the checkpoint's values.
+    """
+    given_key = state.key
+    state, history, meta = load_train_state(path, state)
+    if reseed:
+        state = state._replace(key=given_key)
+    elif key is not None and not np.array_equal(jax.random.key_data(given_key),
+                                                jax.random.key_data(state.key)):
+        warnings.warn(
+            "key is ignored: resume_from continues the checkpointed run with its own key "
+            "(bit for bit); pass reseed=True to continue with new randomness from key",
+            NumpyroEBMWarning, stacklevel=3)
+    for name, value in (("extras", extras), ("objective_state", objective_state)):
+        if value is not None:
+            warnings.warn(f"{name} is ignored: resume_from restores the checkpoint's {name}",
+                          NumpyroEBMWarning, stacklevel=3)
+    return state, History(history), bool(meta.get("legacy_key", False))
+
+
+def _chunk_end(step: int, cfg: FitConfig) -> int:
+    """The step the next chunk stops at: chunk length, run end, eval and checkpoint steps."""
+    end = min(step + cfg.steps_per_chunk, cfg.total)
+    for every in (cfg.eval_every, cfg.checkpoint_every):
+        if every is not None:
+            end = min(end, (step // every + 1) * every)
+    return end
+
+
+def _halt_reason(cfg: FitConfig, bad_step: int, consecutive: int) -> str:
+    if cfg.mode == "stop":
+        return (f"nonfinite: step {bad_step} had a non-finite loss, update or optimizer "
+                f"state, or objective.is_healthy was False (then the update that damaged "
+                f"the params is rolled back too); params are the last good ones")
+    return (f"nonfinite: {consecutive} consecutive bad steps up to step {bad_step} "
+            f"(max_consecutive_skips={cfg.max_skips}); params are the last good ones")
+
+
+def _validate(step_fn: TrainStep, state: TrainState, cfg: FitConfig, val_key: Any
+              ) -> tuple[TrainState, Validation]:
+    loss, metrics = evaluate(step_fn, state, cfg.validation_data, val_key)
+    loss, metrics = float(loss), jax.device_get(metrics)
+    state, stop = record_validation(state, loss, cfg.patience)
+    return state, Validation(loss, metrics, stop)
+
+
+def _finish_chunk(step_fn: TrainStep, out: ChunkResult, cfg: FitConfig, legacy: bool
+                  ) -> _Chunk:
+    """Fetch a chunk's records (one transfer), name a halt, validate when due."""
+    count, halted, records = jax.device_get((out.count, out.halted, out.records))
+    records = {k: np.asarray(v)[:int(count)] for k, v in records.items()}
+    state, halted = out.state, bool(halted)
+    step = int(state.step)
+    reason = _halt_reason(cfg, int(records["step"][-1]), int(state.consecutive_skips)) \
+        if halted else None
+    validation = None
+    due = cfg.eval_every is None or step % cfg.eval_every == 0
+    if cfg.validation_data is not None and (step >= cfg.total or halted or due):
+        val_key = user_key(step_keys(state.key)[3], legacy)
+        state, validation = _validate(step_fn, state, cfg, val_key)
+        if validation.stop and not halted:
+            halted = True
+            reason = (f"early_stopping: no val_loss improvement in {cfg.patience} "
+                      f"evaluations (best {float(state.best_loss):.6g} at step "
+                      f"{int(state.best_step)})")
+    return _Chunk(state, out.prev, records, validation, halted, reason)
+
+
+def _commit(chunk: _Chunk, history: History) -> dict[str, str]:
+    """Add a chunk's records and validation to ``history``; the progress-bar postfix."""
+    history.add(chunk.records)
+    finite = chunk.records["loss"][np.isfinite(chunk.records["loss"])]
+    postfix = {"loss": f"{float(finite.mean()):.4g}"} if finite.size else {}
+    if chunk.validation is not None:
+        val = chunk.validation
+        history.add({"val_step": [int(chunk.state.step)], "val_loss": [val.loss],
+                     **{f"val_{k}": [v] for k, v in val.metrics.items()}})
+        postfix["val_loss"] = f"{val.loss:.4g}"
+    return postfix
+
+
+def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConfig,
+           legacy: bool) -> tuple[TrainState, str]:
+    """The host loop: chunks until done, halted or interrupted; ``(state, reason)``."""
+    def save():
+        if cfg.checkpoint_path is not None:
+            save_train_state(cfg.checkpoint_path, state, history.arrays(),
+                             meta={"objective": step_fn.objective.name, "total_steps": cfg.total,
+                                   "legacy_key": legacy})
+
+    static = dict(step_fn=step_fn, length=cfg.steps_per_chunk, batch_size=cfg.batch_size,
+                  mode=cfg.mode, max_skips=cfg.max_skips, legacy=legacy)
+    # the rollback target of unhealthy steps, kept across chunks (right after a start or a
+    # resume: the state itself)
+    prev = () if step_fn.objective.is_healthy is None else \
+        (state.params, state.extras, state.opt_state, state.objective_state)
+    reason, halted = "completed", False
+    bar = progress_bar(cfg.total, int(state.step), cfg.progress_bar, step_fn.objective.name)
+    try:
+        while int(state.step) < cfg.total and not halted:
+            start = int(state.step)
+            out = run_chunk(state, prev, cfg.data, _chunk_end(start, cfg) - start, **static)
+            chunk = _finish_chunk(step_fn, out, cfg, legacy)
+            # the chunk is complete and validated: commit it
+            state, prev, halted = chunk.state, chunk.prev, chunk.halted
+            reason = chunk.reason or reason
+            postfix = _commit(chunk, history)
+            step = int(state.step)
+            if step >= cfg.total or halted or (
+                    cfg.checkpoint_every is not None and step % cfg.checkpoint_every == 0):
+                save()
+            bar.set_postfix(postfix, refresh=False)
+            bar.update(step - start)
+    except KeyboardInterrupt:
+        reason = "interrupted"
+        save()
+    finally:
+        bar.close()
+    return state, reason
+
+
+def fit(
+    energy_fn: EnergyFn,
+    params: Params,
+    data: Any,
+    objective: Objective,
+    *,
+    key: Any = None,
+    optimizer: optax.GradientTransformation | None = None,
+    num_steps: int | None = None,
+    num_epochs: int | None = None,
+    batch_size: int = 128,
+    validation_data: Any = None,
+    eval_every: int | None = None,
+    patience: int | None = None,
+    steps_per_chunk: int = 50,
+    progress_bar: bool = True,
+    checkpoint_path: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume_from: str | os.PathLike | None = None,
+    reseed: bool = False,
+    on_nonfinite: str = "stop",
+    extras: PyTree = None,
+    objective_state: PyTree = None,
+    max_consecutive_skips: int | None = None,
+) -> FitResult:
+    """Fit ``energy_fn``'s params (and the objective's extras) to ``data``.
+
+    Minimises ``L(params, extras) = objective.loss(...)`` on shuffled minibatches with one
+    optax ``optimizer`` (default ``optax.adam(1e-3)``; clip and schedule with ``optax.chain``).
+
+    Parameters
+    ----------
+    energy_fn, params
+        The energy ``energy_fn(params, x[, context]) -> scalar`` and its initial params.
+    data
+        Array of shape ``(N,) + event_shape``, or a tuple of arrays sharing ``N`` (paired
+        data such as ``(x, theta)``); batches keep the same form.
+    objective
+        An :class:`~numpyro_ebm.Objective`.
+    key
+        ``jax.random.key`` or legacy ``PRNGKey``; step ``t`` uses ``fold_in(., t)``.
+        Required unless resuming (a resumed run uses the checkpoint's key).
+    num_steps, num_epochs
+        Give exactly one. With ``resume_from``, ``num_steps`` is the total, resumed included.
+        An epoch is ``N // batch_size`` steps (the remainder of a permutation is dropped).
+    validation_data, eval_every, patience
+        Held-out data (same form as ``data``), evaluated as one batch with a fixed key every
+        ``eval_every`` steps (default: every chunk) and at the end; stop after ``patience``
+        evaluations without improvement of ``val_loss``; ``best_params`` keep the best.
+    steps_per_chunk
+        Steps per compiled loop (one host round-trip and progress update each).
+    checkpoint_path, checkpoint_every, resume_from
+        Write an ``.npz`` checkpoint every ``checkpoint_every`` steps, at the end and on
+        interrupt; ``resume_from`` continues a checkpointed run bit for bit (its key too:
+        a different ``key`` given with it is ignored, with a ``NumpyroEBMWarning``).
+    reseed
+        With ``resume_from`` and ``key``: continue the checkpointed state with new
+        randomness drawn from ``key`` (batches and the objective's noise from the resumed
+        step on), e.g. to restart a diverged run from its last checkpoint with a new seed.
+    on_nonfinite
+        ``"stop"``: stop at the first bad step (non-finite loss, update or optimizer state,
+        or ``objective.is_healthy`` False), keeping the last good params. ``"skip"``: skip
+        bad steps and go on, stopping after ``max_consecutive_skips`` (default 100) bad
+        steps in a row. ``is_healthy`` judges the params *before* a step (its metrics are
+        computed there), so an unhealthy step also rolls back the previous update, and the
+        retry after it uses fresh randomness. The rollback target is kept in memory, across
+        chunks, but not in checkpoints: right after a resume it is the resumed state.
+    extras, objective_state
+        Start values; ``objective.init(key, energy_fn, params, batch)`` supplies missing ones.
+    max_consecutive_skips
+        The limit of ``on_nonfinite="skip"`` (refused with ``"stop"``).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments (naming the argument), before anything compiles.
+    """
+    cfg = check_fit_arguments(
+        energy_fn, objective, data,
+        optimizer=_DEFAULT_OPTIMIZER if optimizer is None else optimizer,
+        num_steps=num_steps, num_epochs=num_epochs, batch_size=batch_size,
+        validation_data=validation_data, eval_every=eval_every, patience=patience,
+        steps_per_chunk=steps_per_chunk, progress_bar=progress_bar,
+        checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every,
+        on_nonfinite=on_nonfinite, max_consecutive_skips=max_consecutive_skips)
+    if key is None and (resume_from is None or reseed):
+        raise ValueError("key is required (a jax.random.key or PRNGKey)" + (
+            " with reseed=True" if reseed else "; only resume_from may go without it"))
+    if reseed and resume_from is None:
+        raise ValueError("reseed=True needs resume_from (a checkpoint to continue with "
+                         "new randomness)")
+    all_finite(params, "params")
+    base_key, legacy = as_typed_key(jax.random.key(0) if key is None else key)
+    step_fn = make_train_step(energy_fn, objective, cfg.optimizer)
+    state = _initial_state(step_fn, params, cfg, base_key, legacy, extras, objective_state)
+    history = History()
+    if resume_from is not None:
+        state, history, was_legacy = _resume(resume_from, state, key, reseed, extras,
+                                             objective_state)
+        legacy = was_legacy if key is None else legacy
+    state, reason = _train(step_fn, state, history, cfg, legacy)
+    best = cfg.validation_data is not None and int(state.best_step) >= 0
+    return FitResult(
+        params=state.params, extras=state.extras, objective_state=state.objective_state,
+        opt_state=state.opt_state, step=int(state.step), history=history.arrays(complete=True),
+        best_params=state.best_params if best else state.params,
+        best_extras=state.best_extras if best else state.extras, stopped_reason=reason,
+        key=user_key(step_keys(state.key)[4], legacy), num_skipped=int(state.num_skipped),
+        state=state)

@@ -1,0 +1,85 @@
+"""The train step: one optax update of ``(params, extras)`` on one batch, as a pure function.
+
+:func:`make_train_step` builds it once per (energy, objective, optimizer). The step is a
+hashable value (equal for equal parts), so ``jax.jit`` and :func:`~numpyro_ebm.fit` reuse
+its compilation across calls. It does no safety checks of its own: :func:`~numpyro_ebm.fit`
+wraps it in the NaN guard; a hand-written loop can call it directly (docs/fitting.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import optax
+
+from ..objectives.base import Objective
+from ..typing import Array, EnergyFn, PyTree
+from .state import TrainState
+
+__all__ = ["TrainStep", "make_train_step"]
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """``step(state, batch, key) -> (state, metrics)``: one optimizer update.
+
+    Minimises ``L(params, extras) = objective.loss(energy_fn, params, extras,
+    objective_state, batch, key)`` with one ``optimizer`` update and advances
+    ``state.step`` by one. ``metrics`` is the objective's metrics dict plus ``"loss"``
+    (the loss *before* the update). Pure and jittable; nothing is checked.
+
+    Attributes
+    ----------
+    energy_fn
+        ``energy_fn(params, x[, context]) -> scalar`` for one event.
+    objective
+        An :class:`~numpyro_ebm.Objective`.
+    optimizer
+        An ``optax.GradientTransformation`` of the pair ``(params, extras)``.
+    """
+
+    energy_fn: EnergyFn
+    objective: Objective
+    optimizer: optax.GradientTransformation
+
+    def _loss(self, trainable: PyTree, objective_state: PyTree, batch: PyTree, key: Any):
+        params, extras = trainable
+        return self.objective.loss(self.energy_fn, params, extras, objective_state, batch, key)
+
+    def __call__(self, state: TrainState, batch: PyTree,
+                 key: Any) -> tuple[TrainState, dict[str, Array]]:
+        """One update on ``batch`` with the objective's randomness ``key``.
+
+        Parameters
+        ----------
+        state
+            The current :class:`~numpyro_ebm.training.TrainState`.
+        batch
+            Array of shape ``(batch_size,) + event_shape`` (or a tuple of such arrays).
+        key
+            The key ``objective.loss`` receives (typed or legacy, passed as given).
+        """
+        trainable = (state.params, state.extras)
+        (loss, (obj_state, metrics)), grads = jax.value_and_grad(self._loss, has_aux=True)(
+            trainable, state.objective_state, batch, key)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, trainable)
+        params, extras = optax.apply_updates(trainable, updates)
+        new = state._replace(params=params, extras=extras, opt_state=opt_state,
+                             objective_state=obj_state, step=state.step + 1)
+        return new, {"loss": loss, **metrics}
+
+
+def make_train_step(energy_fn: EnergyFn, objective: Objective,
+                    optimizer: optax.GradientTransformation) -> TrainStep:
+    """The pure train step ``step(state, batch, key) -> (state, metrics)``.
+
+    Equal arguments give equal (and equally hashed) steps, so jitted callers compile once.
+
+    Examples
+    --------
+    >>> step = make_train_step(energy_fn, objective, optax.adam(1e-3))  # doctest: +SKIP
+    >>> state, metrics = jax.jit(step)(state, batch, key)                # doctest: +SKIP
+    """
+    return TrainStep(energy_fn, objective, optimizer)
