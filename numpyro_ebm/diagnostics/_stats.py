@@ -1,4 +1,4 @@
-"""Small statistical helpers shared by the diagnostics: z-scores from ArviZ MCSE, Holm."""
+"""Small helpers shared by the diagnostics: z-scores from ArviZ MCSE, Holm, point sets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import xarray as xr
 from arviz_stats import mcse
 from scipy import stats
 
-__all__ = ["holm", "mean_z_scores", "two_sided_p"]
+from ..checks import all_finite
+
+__all__ = ["holm", "mean_z_scores", "points", "two_sided_p"]
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
@@ -40,3 +42,14 @@ def mean_z_scores(values: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray, xr.
     with np.errstate(divide="ignore", invalid="ignore"):
         z = xr.where(se > 0, mean / se, xr.where(mean == 0, 0.0, np.sign(mean) * np.inf))
     return mean, se, z
+
+
+def points(value, name: str) -> np.ndarray:
+    """``value`` as a finite float64 ``(n, dim)`` array with ``n >= 2``; ``ValueError``
+    naming ``name`` otherwise."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1:
+        raise ValueError(f"{name} must have shape (n, dim) with n >= 2 and dim >= 1; "
+                         f"got shape {np.shape(value)}")
+    all_finite(arr, name)
+    return arr

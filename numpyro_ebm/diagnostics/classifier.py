@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import stats
 
-from ..checks import all_finite, positive_int
+from ..checks import positive_int
+from ._stats import points
 
 __all__ = ["C2STResult", "c2st"]
 
@@ -60,15 +61,6 @@ def _sklearn():
     return KFold, cross_val_score, MLPClassifier
 
 
-def _points(value: Any, name: str) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1:
-        raise ValueError(f"{name} must have shape (n, dim) with n >= 2 and dim >= 1; "
-                         f"got shape {np.shape(value)}")
-    all_finite(arr, name)
-    return arr
-
-
 def c2st(reference: Any, samples: Any, *, n_folds: int = 5, seed: int = 0) -> C2STResult:
     """Classifier two-sample test: held-out accuracy of an MLP telling the sets apart.
 
@@ -99,8 +91,8 @@ def c2st(reference: Any, samples: Any, *, n_folds: int = 5, seed: int = 0) -> C2
     ImportError
         scikit-learn is not installed (extra ``sbi``).
     """
-    x = _points(reference, "reference")
-    y = _points(samples, "samples")
+    x = points(reference, "reference")
+    y = points(samples, "samples")
     if y.shape[1] != x.shape[1]:
         raise ValueError(f"samples must have dim {x.shape[1]} like reference; got shape "
                          f"{y.shape}")
