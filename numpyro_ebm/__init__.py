@@ -14,6 +14,7 @@ from . import (
     nn,
     objectives,
     partition,
+    sharding,
     testing,
     training,
 )
@@ -48,6 +49,7 @@ from .objectives import (
     sliced_score_matching,
 )
 from .partition import ais_log_normalizer, grid_log_normalizer, held_out_log_likelihood
+from .sharding import ShardedChains, gather, make_mesh, shard_leading, sharded_chains
 from .training import FitResult, TrainState, fit, init_train_state, make_train_step
 
 __version__ = "0.1.0"
@@ -105,6 +107,12 @@ __all__ = [
     "ais_log_normalizer",
     "grid_log_normalizer",
     "held_out_log_likelihood",
+    # scaling out (jax.sharding)
+    "make_mesh",
+    "ShardedChains",
+    "sharded_chains",
+    "shard_leading",
+    "gather",
     # modules
     "compose",
     "datasets",
@@ -116,6 +124,7 @@ __all__ = [
     "nn",
     "objectives",
     "partition",
+    "sharding",
     "testing",
     "training",
     "NumpyroEBMWarning",
