@@ -26,6 +26,10 @@ __all__ = [
     "all_finite",
     "batch_array",
     "one_of",
+    "real_array",
+    "positive_array",
+    "shape_tuple",
+    "spd_matrix",
 ]
 
 
@@ -160,8 +164,8 @@ def batch_array(
             f"{name} must have shape (batch_size,) + {ev} with batch_size >= 1, "
             f"got shape {arr.shape}"
         )
-    if finite:
-        all_finite(arr, name)
+    if finite:  # inspect the input itself: under jit, even a constant's jnp copy is traced
+        all_finite(np.asarray(value) if is_concrete(value) else arr, name)
     return arr
 
 
@@ -170,3 +174,109 @@ def one_of(value: Any, name: str, options: tuple[Any, ...] | list[Any]) -> Any:
     if value not in options:
         raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
     return value
+
+
+def real_array(
+    value: Any, name: str, *, ndim: int | None = None, finite: bool = True, dtype: Any = None
+) -> Array:
+    """``value`` as a floating JAX array.
+
+    Without ``dtype``, an array's floating dtype is kept and anything else (ints, Python
+    numbers, lists) becomes JAX's default float.
+
+    ``ndim`` (when given) fixes the number of dimensions. With ``finite=True`` a concrete
+    array holding NaN or inf is refused; a traced value is converted but not inspected.
+    Raises ``TypeError`` for non-numeric input (strings, objects, complex numbers, booleans)
+    and ``ValueError`` for a wrong number of dimensions or non-finite values.
+    """
+    kind = _real_dtype(value, name)
+    if dtype is None:  # keep a floating dtype (float32 stays float32); ints become floats
+        floating = jnp.issubdtype(kind, jnp.floating) and hasattr(value, "dtype")
+        dtype = kind if floating else jnp.result_type(float)
+    arr = jnp.asarray(value, dtype=dtype)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    if finite:  # inspect the input itself: under jit, even a constant's jnp copy is traced
+        all_finite(np.asarray(value) if is_concrete(value) else arr, name)
+    return arr
+
+
+def spd_matrix(value: Any, name: str) -> None:
+    """Raise ``ValueError`` unless a concrete ``value`` is a symmetric positive definite matrix.
+
+    Checks a square 2-D shape, finite entries, symmetry (to ``numpy.allclose``) and
+    positive eigenvalues; the message shows the smallest eigenvalue. Tracers pass.
+    """
+    if not is_concrete(value):
+        return
+    _real_dtype(value, name)
+    m = np.asarray(value, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"{name} must be a square matrix, got shape {m.shape}")
+    all_finite(m, name)
+    if not np.allclose(m, m.T):
+        raise ValueError(f"{name} must be symmetric, got {_show(value)}")
+    low = float(np.linalg.eigvalsh(m).min()) if m.size else 1.0
+    if low <= 0:
+        raise ValueError(f"{name} must be positive definite, got smallest eigenvalue {low:.3g}")
+
+
+def positive_array(value: Any, name: str, *, allow_zero: bool = False) -> None:
+    """Raise ``ValueError`` unless every entry of a concrete ``value`` is finite and ``> 0``.
+
+    (``>= 0`` with ``allow_zero``.) Tracers pass; non-numeric input raises ``TypeError``.
+    """
+    if not is_concrete(value):
+        return
+    _real_dtype(value, name)
+    arr = np.asarray(value, dtype=float)
+    ok = np.all(np.isfinite(arr)) and np.all(arr >= 0 if allow_zero else arr > 0)
+    if not ok:
+        want = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {want}, got {_show(value)}")
+
+
+def shape_tuple(value: Any, name: str) -> tuple[int, ...]:
+    """``value`` (an int or a sequence of ints) as a shape tuple of non-negative ints.
+
+    Raises ``TypeError`` for anything that is not an int or a sequence of ints (floats that
+    are not whole, strings, arrays of more than one dimension) and ``ValueError`` for a
+    negative size.
+    """
+    seq = (value,) if isinstance(value, int | np.integer) else value
+    try:
+        if isinstance(seq, str | bytes) or np.ndim(seq) != 1 and len(seq) != 0:
+            raise TypeError
+        out = []
+        for d in seq:
+            if isinstance(d, bool | np.bool_) or int(d) != d:
+                raise TypeError
+            out.append(int(d))
+    except (TypeError, ValueError, OverflowError) as err:
+        raise TypeError(f"{name} must be a tuple of ints, got {_show(value)}") from err
+    if any(d < 0 for d in out):
+        raise ValueError(f"{name} must hold non-negative sizes, got {tuple(out)}")
+    return tuple(out)
+
+
+def _real_dtype(value: Any, name: str) -> Any:
+    """The dtype of ``value``; ``TypeError`` naming ``name`` unless it is int or float."""
+    if isinstance(value, jax.core.Tracer) or isinstance(value, jax.Array):
+        kind = value.dtype
+    else:
+        try:
+            kind = np.asarray(value).dtype
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a real array, got {_show(value)}") from err
+    if not (jnp.issubdtype(kind, jnp.integer) or jnp.issubdtype(kind, jnp.floating)):
+        raise TypeError(f"{name} must be real-valued (int or float), got dtype {kind}: "
+                        f"{_show(value)}")
+    return kind
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A short description of ``value`` for an error message (arrays by shape and dtype)."""
+    if hasattr(value, "shape") and hasattr(value, "dtype") and np.size(value) > 8:
+        return f"array of shape {tuple(value.shape)} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

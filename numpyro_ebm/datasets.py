@@ -17,7 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from . import checks
 from .energy import batched_energy
+from .typing import Array, PRNGKey
 
 __all__ = [
     "ToyDensity",
@@ -64,15 +66,26 @@ class ToyDensity:
         """``E(params, x) = -log p(x)`` (normalized: ``log Z = 0``)."""
         return self.__dict__.setdefault("_energy", _NegLogProb(self.log_prob_one))
 
-    def log_prob(self, x: Any) -> jax.Array:
-        """Exact normalized log-density for ``x`` of shape ``batch + event_shape``."""
-        return -batched_energy(self.energy_fn, self.params, x, len(self.event_shape))
+    def log_prob(self, x: Any) -> Array:
+        """Exact normalized log-density for ``x`` of shape ``batch + event_shape``.
 
-    def sample(self, key: Any, n: int) -> jax.Array:
-        """``n`` exact independent draws, shape ``(n,) + event_shape``."""
-        if int(n) <= 0:
-            raise ValueError(f"n must be a positive int, got {n}")
-        return self.sample_fn(self.params, key, int(n))
+        Returns shape ``batch``. Raises ``ValueError`` if ``x``'s shape does not end in
+        ``event_shape`` and ``TypeError`` for non-numeric ``x``.
+        """
+        x = checks.real_array(x, "x", finite=False)
+        es = self.event_shape
+        if x.ndim < len(es) or tuple(x.shape[x.ndim - len(es):]) != es:
+            raise ValueError(f"x must have shape batch + {es} (event_shape of {self.name}), "
+                             f"got {tuple(x.shape)}")
+        return -batched_energy(self.energy_fn, self.params, x, len(es))
+
+    def sample(self, key: PRNGKey, n: int) -> Array:
+        """``n`` exact independent draws, shape ``(n,) + event_shape``.
+
+        ``key`` is a ``jax.random.key`` or a legacy ``PRNGKey``; ``n`` a positive int
+        (``ValueError`` otherwise).
+        """
+        return self.sample_fn(self.params, key, checks.positive_int(n, "n"))
 
     def as_distribution(self, **kwargs: Any):
         """This density as a normalized :class:`~numpyro_ebm.EnergyDistribution`."""
@@ -88,12 +101,10 @@ def _f(x):
     return jnp.asarray(x, dtype=jnp.result_type(float))
 
 
-def _positive(name: str, value: Any) -> jax.Array:
-    """``value`` as a float array, checked finite and > 0 (names the argument otherwise)."""
-    arr = _f(value)
-    if not bool(jnp.all(jnp.isfinite(arr) & (arr > 0))):
-        raise ValueError(f"{name} must be finite and > 0, got {np.asarray(value).tolist()}")
-    return arr
+def _positive(name: str, value: Any) -> Array:
+    """``value`` as a float array; a concrete value must be finite and > 0 (tracers pass)."""
+    checks.positive_array(value, name)
+    return checks.real_array(value, name)
 
 
 # ---------------------------------------------------------------- Gaussian
@@ -110,15 +121,22 @@ def _gauss_sample(p, key, n):
 
 
 def gaussian(mean: Any, cov: Any) -> ToyDensity:
-    """Multivariate normal ``N(mean, cov)``."""
-    mean = jnp.atleast_1d(_f(mean))
-    cov = _f(cov)
+    """Multivariate normal ``N(mean, cov)``; ``mean`` of shape ``(d,)``, ``cov`` ``(d, d)``.
+
+    Either may be traced (e.g. a latent mean in a NumPyro model). Raises ``ValueError`` for
+    a wrong shape, non-finite values or (concrete) a ``cov`` that is not symmetric positive
+    definite.
+    """
+    raw_cov = cov
+    mean = jnp.atleast_1d(checks.real_array(mean, "mean"))
+    cov = checks.real_array(cov, "cov")
+    if mean.ndim != 1:
+        raise ValueError(f"mean must have shape (d,), got {mean.shape}")
     d = mean.shape[0]
     if cov.shape != (d, d):
         raise ValueError(f"cov must have shape {(d, d)}, got {cov.shape}")
+    checks.spd_matrix(raw_cov, "cov")
     L = jnp.linalg.cholesky(cov)
-    if not bool(jnp.all(jnp.isfinite(L))):
-        raise ValueError("cov must be symmetric positive definite")
     return ToyDensity(f"gaussian{d}d", (d,), {"mean": mean, "scale_tril": L},
                       _gauss_lp, _gauss_sample)
 
@@ -141,14 +159,23 @@ def _mix_sample(p, key, n):
 
 def gaussian_mixture(means: Any, scales: Any, weights: Any | None = None) -> ToyDensity:
     """Mixture of isotropic Gaussians: ``sum_k w_k N(m_k, s_k^2 I)``."""
-    means = _f(means)
-    if means.ndim != 2:
-        raise ValueError(f"means must have shape (k, d), got {means.shape}")
+    means = checks.real_array(means, "means")
+    if means.ndim != 2 or 0 in means.shape:
+        raise ValueError(f"means must have shape (k, d) with k, d >= 1, got {means.shape}")
     k = means.shape[0]
-    scales = jnp.broadcast_to(_positive("scales", scales), (k,))
-    weights = jnp.full((k,), 1.0 / k, means.dtype) if weights is None else _f(weights)
-    if weights.shape != (k,) or bool(jnp.any(weights < 0)):
-        raise ValueError(f"weights must be {k} non-negative numbers, got {weights}")
+    scales = _positive("scales", scales)
+    if scales.shape not in ((), (k,)):
+        raise ValueError(f"scales must be a scalar or have shape ({k},), got {scales.shape}")
+    scales = jnp.broadcast_to(scales, (k,))
+    if weights is None:
+        weights = jnp.full((k,), 1.0 / k, means.dtype)
+    else:
+        checks.positive_array(weights, "weights", allow_zero=True)
+        if checks.is_concrete(weights) and not float(np.sum(weights)) > 0:
+            raise ValueError(f"weights must not all be zero, got {np.asarray(weights).tolist()}")
+        weights = checks.real_array(weights, "weights")
+        if weights.shape != (k,):
+            raise ValueError(f"weights must have shape ({k},), got {weights.shape}")
     weights = weights / jnp.sum(weights)
     return ToyDensity(f"mixture{k}", (means.shape[1],),
                       {"means": means, "scales": scales, "weights": weights},
@@ -157,8 +184,10 @@ def gaussian_mixture(means: Any, scales: Any, weights: Any | None = None) -> Toy
 
 def eight_gaussians(radius: float = 2.0, scale: float = 0.3) -> ToyDensity:
     """Eight Gaussians evenly spaced on a circle of the given radius."""
+    checks.positive_float(radius, "radius")
     ang = np.arange(8) * 2 * np.pi / 8
-    d = gaussian_mixture(np.stack([radius * np.cos(ang), radius * np.sin(ang)], -1), scale)
+    r = checks.real_array(radius, "radius")
+    d = gaussian_mixture(jnp.stack([r * np.cos(ang), r * np.sin(ang)], -1), scale)
     return ToyDensity("eight_gaussians", d.event_shape, d.params, _mix_lp, _mix_sample)
 
 
@@ -197,8 +226,13 @@ def _moons_sample(p, key, n):
 
 
 def two_moons(noise: float = 0.1) -> ToyDensity:
-    """Two interleaved half circles with Gaussian noise (exact density by quadrature)."""
-    if noise < 0.05:
+    """Two interleaved half circles with Gaussian noise (exact density by quadrature).
+
+    A concrete ``noise`` must be a finite scalar ``>= 0.05`` (the quadrature is exact only
+    then; ``ValueError`` otherwise); a traced one is not inspected.
+    """
+    v = checks.positive_float(noise, "noise")
+    if checks.is_concrete(v) and v < 0.05:
         raise ValueError(f"noise must be >= 0.05 for the quadrature to be exact, got {noise}")
     return ToyDensity("two_moons", (2,), {"noise": _f(noise), "nodes": _f(_GL_NODES),
                                           "weights": _f(_GL_WEIGHTS)},
@@ -228,9 +262,14 @@ def _rings_sample(p, key, n):
 def rings(radii: Any = (1.0, 2.0, 3.0), noise: float = 0.1, weights: Any | None = None
           ) -> ToyDensity:
     """Concentric rings: uniform angle, Gaussian noise (closed form with Bessel I0)."""
-    radii = _positive("radii", radii)
-    w = radii / jnp.sum(radii) if weights is None else _positive("weights", weights)
+    radii = jnp.atleast_1d(_positive("radii", radii))
+    if radii.ndim != 1:
+        raise ValueError(f"radii must have shape (k,), got {radii.shape}")
+    w = radii if weights is None else _positive("weights", weights)
+    if w.shape != radii.shape:
+        raise ValueError(f"weights must have shape {radii.shape} (one per ring), got {w.shape}")
     w = w / jnp.sum(w)
+    checks.positive_float(noise, "noise")
     return ToyDensity("rings", (2,), {"radii": radii, "noise": _positive("noise", noise),
                                       "weights": w},
                       _rings_lp, _rings_sample)
@@ -251,8 +290,10 @@ def _banana_sample(p, key, n):
 
 def banana(scale: float = 2.0, curvature: float = 0.25) -> ToyDensity:
     """Banana: ``x0 ~ N(0, scale^2)``, ``x1 | x0 ~ N(curvature (x0^2 - scale^2), 1)``."""
+    checks.positive_float(scale, "scale")
     return ToyDensity("banana", (2,), {"scale": _positive("scale", scale),
-                                       "curvature": _f(curvature)},
+                                       "curvature": checks.real_array(curvature, "curvature",
+                                                                      ndim=0)},
                       _banana_lp, _banana_sample)
 
 
@@ -274,8 +315,10 @@ def _funnel_sample(p, key, n):
 
 def funnel(dim: int = 2, scale: float = 3.0) -> ToyDensity:
     """Neal's funnel: ``v ~ N(0, scale^2)``, ``x_i | v ~ N(0, e^v)``, i = 1..dim-1."""
+    dim = checks.positive_int(dim, "dim")
     if dim < 2:
         raise ValueError(f"funnel needs dim >= 2, got {dim}")
+    checks.positive_float(scale, "scale")
     return ToyDensity(f"funnel{dim}d", (dim,),
                       {"scale": _positive("scale", scale), "dim_marker": jnp.zeros((dim,))},
                       _funnel_lp, _funnel_sample)

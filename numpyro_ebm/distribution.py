@@ -10,14 +10,9 @@ import numpyro
 from numpyro.distributions import Distribution, constraints
 from numpyro.distributions.distribution import Unit
 
-from .energy import (
-    EnergyFn,
-    Params,
-    batched_energy,
-    batched_score,
-    check_energy,
-    check_params_finite,
-)
+from . import checks
+from .energy import batched_energy, batched_score, check_energy
+from .typing import Array, EnergyFn, Params
 
 __all__ = ["EnergyDistribution", "energy_factor", "SAMPLE_HINT", "UNNORMALIZED_FACTOR"]
 
@@ -88,16 +83,9 @@ class EnergyDistribution(Distribution):
         log_normalizer: Any = None,
         validate_args: bool | None = None,
     ):
-        if isinstance(event_shape, int):
-            event_shape = (event_shape,)
-        try:
-            event_shape = tuple(int(d) for d in event_shape)
-        except TypeError as err:
-            raise TypeError(f"event_shape must be a tuple of ints, got {event_shape!r}") from err
-        if any(d < 0 for d in event_shape):
-            raise ValueError(f"event_shape must be non-negative, got {event_shape}")
+        event_shape = checks.shape_tuple(event_shape, "event_shape")
         self.support = _event_support(support, event_shape)
-        check_params_finite(params, "params")
+        checks.all_finite(params, "params")
         _checked_energy(energy_fn, params, event_shape)
         self.energy_fn = energy_fn
         self.params = params
@@ -108,7 +96,7 @@ class EnergyDistribution(Distribution):
                 raise ValueError(
                     f"log_normalizer must be a scalar, got shape {jnp.shape(log_normalizer)}"
                 )
-            check_params_finite(log_normalizer, "log_normalizer")
+            checks.all_finite(log_normalizer, "log_normalizer")
         self.log_normalizer = log_normalizer
         super().__init__(batch_shape=(), event_shape=event_shape, validate_args=validate_args)
 
@@ -123,17 +111,17 @@ class EnergyDistribution(Distribution):
         return len(self.event_shape)
 
     # ------------------------------------------------------------------ densities
-    def energy(self, x: Any) -> jax.Array:
+    def energy(self, x: Any) -> Array:
         """Energy ``E(x)`` for ``x`` of shape ``batch + event_shape``; returns ``batch``."""
         x = self._check_value_shape(x)
         return batched_energy(self.energy_fn, self.params, x, self._event_ndim)
 
-    def score(self, x: Any) -> jax.Array:
+    def score(self, x: Any) -> Array:
         """Score ``-grad_x E(x)``, same shape as ``x``."""
         x = self._check_value_shape(x)
         return batched_score(self.energy_fn, self.params, x, self._event_ndim)
 
-    def log_prob(self, value: Any) -> jax.Array:
+    def log_prob(self, value: Any) -> Array:
         value = self._check_value_shape(value)
         lp = -batched_energy(self.energy_fn, self.params, value, self._event_ndim)
         if self.log_normalizer is not None:
@@ -142,14 +130,14 @@ class EnergyDistribution(Distribution):
             lp = jnp.where(self.support(value), lp, -jnp.inf)
         return lp
 
-    def unnormalized_log_prob(self, value: Any) -> jax.Array:
+    def unnormalized_log_prob(self, value: Any) -> Array:
         """``-E(x)``, ignoring any ``log_normalizer``."""
         return -self.energy(value)
 
     def sample(self, key, sample_shape=()):
         raise NotImplementedError(SAMPLE_HINT)
 
-    def _check_value_shape(self, x: Any) -> jax.Array:
+    def _check_value_shape(self, x: Any) -> Array:
         x = jnp.asarray(x)
         es = self.event_shape
         if x.ndim < len(es) or tuple(x.shape[x.ndim - len(es) :]) != tuple(es):
@@ -203,7 +191,7 @@ def _checked_energy(energy_fn: EnergyFn, params: Params, event_shape: tuple[int,
 
 def energy_factor(
     name: str, energy_fn: EnergyFn, params: Params, x: Any, *context: Any, event_ndim: int = 1
-) -> jax.Array:
+) -> Array:
     """Add ``-sum E(x)`` to the model's log density as ``numpyro.factor(name, ...)``.
 
     ``x`` has shape ``batch + event`` with ``event_ndim`` trailing event dimensions;
@@ -216,7 +204,14 @@ def energy_factor(
     on ``params`` and ``context`` only lets :func:`numpyro_ebm.likelihood.check_model` (run by
     our kernels) detect that pattern; ``x`` itself may be latent.
     """
-    check_params_finite(params, "params")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str (the factor site's name), got {name!r}")
+    event_ndim = checks.nonnegative_int(event_ndim, "event_ndim")
+    checks.all_finite(params, "params")
+    x = checks.real_array(x, "x", finite=False)
+    if x.ndim < event_ndim:
+        raise ValueError(f"x must have at least event_ndim={event_ndim} dimension(s), got "
+                         f"shape {x.shape}")
     log_factor = -batched_energy(energy_fn, params, x, event_ndim, *context)
     numpyro.factor(name, jnp.sum(log_factor))
     # A zero-weight marker site whose value depends on params and context only (not on x,

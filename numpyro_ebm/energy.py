@@ -8,17 +8,14 @@ Conditional energies take extra positional arguments: ``energy_fn(params, x, con
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-Array = jax.Array
-Params = Any
-EnergyFn = Callable[..., Array]
+from . import checks
+from .typing import Array, EnergyFn, Params
 
 __all__ = [
     "EnergyFn",
@@ -33,27 +30,14 @@ __all__ = [
 ]
 
 
-def _is_concrete(tree: Any) -> bool:
-    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(tree))
-
-
 def check_params_finite(params: Params, name: str = "params") -> None:
     """Raise ``ValueError`` if a concrete floating leaf of ``params`` holds NaN or inf.
 
-    Tracers (inside ``jit``/``vmap``) are skipped: their values are unknown.
+    The message names the leaf's path (e.g. ``params['b']``) and how many entries are bad.
+    Tracers (inside ``jit``/``vmap`` or a NumPyro model under inference) are skipped: their
+    values are unknown. Same as :func:`numpyro_ebm.checks.all_finite`.
     """
-    leaves, _ = jax.tree.flatten_with_path(params)
-    for path, leaf in leaves:
-        if isinstance(leaf, jax.core.Tracer):
-            continue
-        arr = np.asarray(leaf)
-        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-            where = jax.tree_util.keystr(path) or "<root>"
-            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-            raise ValueError(
-                f"{name}{where} contains {bad} non-finite value(s) (NaN or inf); "
-                "expected finite parameters."
-            )
+    checks.all_finite(params, name)
 
 
 def check_energy(
@@ -163,16 +147,37 @@ def quadratic_energy(
 ) -> tuple[QuadraticEnergy, dict[str, Array]]:
     """Build a Gaussian (quadratic) energy; give ``precision`` or ``covariance``.
 
-    Returns ``(energy_fn, params)``.
+    Parameters
+    ----------
+    mean
+        Shape ``(d,)`` (a scalar is read as ``d = 1``).
+    precision, covariance
+        Exactly one of them, shape ``(d, d)``, symmetric positive definite.
+
+    Returns
+    -------
+    ``(energy_fn, params)`` with ``params = {"mean", "precision"}``.
+
+    Raises
+    ------
+    TypeError
+        For non-numeric input.
+    ValueError
+        For a wrong shape, non-finite values, or (concrete) a matrix that is not symmetric
+        positive definite. Traced arguments (inside ``jit`` or a model) are not inspected.
     """
-    mean = jnp.atleast_1d(jnp.asarray(mean, dtype=jnp.result_type(float)))
-    d = mean.shape[0]
     if (precision is None) == (covariance is None):
         raise ValueError("quadratic_energy: give exactly one of precision= or covariance=")
-    mat = jnp.asarray(precision if precision is not None else covariance, dtype=mean.dtype)
+    mean = jnp.atleast_1d(checks.real_array(mean, "mean"))
+    if mean.ndim != 1:
+        raise ValueError(f"quadratic_energy: mean must have shape (d,), got {mean.shape}")
+    d = mean.shape[0]
+    which = "precision" if precision is not None else "covariance"
+    raw = precision if precision is not None else covariance
+    mat = checks.real_array(raw, which, dtype=mean.dtype)
     if mat.shape != (d, d):
-        which = "precision" if precision is not None else "covariance"
         raise ValueError(f"quadratic_energy: {which} must have shape {(d, d)}, got {mat.shape}")
+    checks.spd_matrix(raw, which)
     prec = mat if precision is not None else jnp.linalg.inv(mat)
     return QuadraticEnergy(), {"mean": mean, "precision": prec}
 
@@ -190,11 +195,15 @@ class GammaEnergy:
         return jax.scipy.special.gammaln(params["a"]) - params["a"] * jnp.log(params["b"])
 
 
-def gamma_energy(concentration: float, rate: float) -> tuple[GammaEnergy, dict[str, Array]]:
-    """Build the Gamma(concentration, rate) energy for a scalar positive event."""
-    if concentration <= 0 or rate <= 0:
-        raise ValueError(
-            f"gamma_energy: concentration and rate must be > 0, got {concentration}, {rate}"
-        )
+def gamma_energy(concentration: Any, rate: Any) -> tuple[GammaEnergy, dict[str, Array]]:
+    """Build the Gamma(concentration, rate) energy for a scalar positive event (``event_shape=()``).
+
+    ``E(x) = -(a - 1) log x + b x`` on ``x > 0``; ``log Z = lgamma(a) - a log b``. Use it with
+    ``support=constraints.positive``. Either argument may be traced (a latent rate in a
+    model); concrete values must be finite scalars ``> 0`` (``ValueError`` naming the
+    argument otherwise, ``TypeError`` for a non-number).
+    """
+    checks.positive_float(concentration, "concentration")
+    checks.positive_float(rate, "rate")
     f = jnp.result_type(float)
     return GammaEnergy(), {"a": jnp.asarray(concentration, f), "b": jnp.asarray(rate, f)}

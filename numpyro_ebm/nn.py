@@ -12,8 +12,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from .energy import Params
+from . import checks
+from .typing import Array, Params, PRNGKey
 
 __all__ = ["ACTIVATIONS", "MLPEnergy", "mlp_init", "mlp_energy", "from_equinox", "from_flax_nnx"]
 
@@ -28,13 +30,18 @@ ACTIVATIONS = {
 }
 
 
-def mlp_init(key: Any, layer_sizes: Sequence[int], dtype: Any = None) -> list[dict[str, Any]]:
+def mlp_init(key: PRNGKey, layer_sizes: Sequence[int], dtype: Any = None
+             ) -> list[dict[str, Array]]:
     """LeCun-normal weights and zero biases for an MLP with the given layer sizes.
 
     ``layer_sizes = [d_in, h_1, ..., 1]``. Returns a list of ``{"w", "b"}`` dicts.
+    Raises ``ValueError`` unless there are at least two sizes, each a positive int.
     """
-    sizes = [int(s) for s in layer_sizes]
-    if len(sizes) < 2 or any(s <= 0 for s in sizes):
+    try:
+        sizes = [checks.positive_int(s, "layer_sizes[i]") for s in layer_sizes]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"layer_sizes must be >= 2 positive ints, got {layer_sizes!r}") from err
+    if len(sizes) < 2:
         raise ValueError(f"layer_sizes must be >= 2 positive ints, got {list(layer_sizes)}")
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     keys = jax.random.split(key, len(sizes) - 1)
@@ -55,12 +62,9 @@ class MLPEnergy:
     activation: str = "swish"
 
     def __post_init__(self):
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
-            )
+        checks.one_of(self.activation, "activation", sorted(ACTIVATIONS))
 
-    def __call__(self, params: Params, x: jax.Array, *context: Any) -> jax.Array:
+    def __call__(self, params: Params, x: Array, *context: Any) -> Array:
         act = ACTIVATIONS[self.activation]
         dtype = params[0]["w"].dtype
         parts = [jnp.ravel(x)] + [jnp.ravel(jnp.asarray(c)) for c in context]
@@ -91,7 +95,13 @@ def mlp_energy(
     (e.g. a noise level sigma for denoising score matching, or theta for ratio estimation).
     """
     fn = MLPEnergy(activation)
-    params = mlp_init(key, [int(in_dim) + int(context_dim), *hidden, 1], dtype)
+    in_dim = checks.positive_int(in_dim, "in_dim")
+    context_dim = checks.nonnegative_int(context_dim, "context_dim")
+    if isinstance(hidden, int | str) or not all(
+            isinstance(h, int | np.integer) and not isinstance(h, bool) and h > 0
+            for h in hidden):
+        raise ValueError(f"hidden must be a sequence of positive ints, got {hidden!r}")
+    params = mlp_init(key, [in_dim + context_dim, *hidden, 1], dtype)
     return fn, params
 
 
@@ -103,7 +113,7 @@ class _ModuleEnergy:
         self.rebuild = rebuild
         self.kind = kind
 
-    def __call__(self, params: Params, x: jax.Array, *context: Any) -> jax.Array:
+    def __call__(self, params: Params, x: Array, *context: Any) -> Array:
         out = self.rebuild(self.static, params)(x, *context)
         out = jnp.asarray(out)
         if out.size != 1:

@@ -27,7 +27,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import initialize_model, unconstrain_fn
 from numpyro.util import identity, is_prng_key
 
-from ..energy import _is_concrete
+from ..checks import is_concrete
 from ..likelihood import check_model as guard_model
 from . import langevin
 from .langevin import LangevinState, _Metric
@@ -74,7 +74,7 @@ ULAState = MALAState
 
 def _check_range(name: str, value: Any, low: float, high: float | None = None) -> None:
     """Raise ``ValueError`` unless concrete ``value`` lies in ``(low, high)`` (tracers pass)."""
-    if value is None or not _is_concrete(value):
+    if value is None or not is_concrete(value):
         return
     arr = np.asarray(value, dtype=float)
     ok = np.all(np.isfinite(arr)) and np.all(arr > low)
@@ -211,7 +211,7 @@ class _LangevinKernel(MCMCKernel):
 
     def _check_inverse_mass_matrix(self, size: int) -> Any:
         m = self._inverse_mass_matrix
-        if m is None or not _is_concrete(m):
+        if m is None or not is_concrete(m):
             return m
         shape = np.shape(m)
         if shape not in ((size,), (size, size)):
@@ -282,7 +282,7 @@ class _LangevinKernel(MCMCKernel):
             state = init_one(init_params, rng_key)
             self._sample_fn = self._sample_one
         e, g = state.potential_energy, state.z_grad
-        if _is_concrete((e, g)) and not (np.all(np.isfinite(e)) and all(
+        if is_concrete((e, g)) and not (np.all(np.isfinite(e)) and all(
                 np.all(np.isfinite(v)) for v in jax.tree.leaves(g))):
             # every proposal would be rejected: the chain would stay there, step size -> 0
             raise ValueError(
