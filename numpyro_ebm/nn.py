@@ -95,7 +95,7 @@ def mlp_energy(
     (e.g. a noise level sigma for denoising score matching, or theta for ratio estimation).
     """
     fn = MLPEnergy(activation)
-    in_dim = checks.positive_int(in_dim, "in_dim")
+    in_dim = checks.nonnegative_int(in_dim, "in_dim")  # in_dim + context_dim >= 1: mlp_init
     context_dim = checks.nonnegative_int(context_dim, "context_dim")
     if isinstance(hidden, int | str) or not all(
             isinstance(h, int | np.integer) and not isinstance(h, bool) and h > 0
