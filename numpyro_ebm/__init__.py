@@ -30,7 +30,7 @@ from .diagnostics import (
 from .distribution import EnergyDistribution, energy_factor
 from .energy import check_energy, gamma_energy, quadratic_energy
 from .flows import FlowDistribution, coupling_flow
-from .infer import MALA, ULA, annealed_langevin
+from .infer import MALA, NRPT, NRPT_FIELDS, ULA, annealed_langevin
 from .likelihood import DoublyIntractableError, check_model, ratio_factor
 from .nn import from_equinox, from_flax_nnx, mlp_energy
 from .objectives import (
@@ -73,6 +73,8 @@ __all__ = [
     "MALA",
     "ULA",
     "annealed_langevin",
+    "NRPT",
+    "NRPT_FIELDS",
     # fitting
     "fit",
     "FitResult",
