@@ -25,7 +25,16 @@ from jax.sharding import PartitionSpec as P
 from .checks import positive_int
 from .typing import PyTree
 
-__all__ = ["make_mesh", "ShardedChains", "sharded_chains", "shard_leading", "gather"]
+__all__ = [
+    "make_mesh",
+    "ShardedChains",
+    "sharded_chains",
+    "place",
+    "replicate",
+    "shard_leading",
+    "gather",
+    "axis_size",
+]
 
 
 def make_mesh(
@@ -58,7 +67,11 @@ def make_mesh(
     return Mesh(np.array(devs[:n]), (axis_name,))
 
 
-def _axis_size(mesh: Any, axis_name: str, what: str) -> int:
+def axis_size(mesh: Any, axis_name: str, what: str) -> int:
+    """The size of ``mesh``'s axis ``axis_name``; errors name ``what`` needs it.
+
+    Raises ``TypeError`` for a non-mesh and ``ValueError`` for a mesh without the axis.
+    """
     if not isinstance(mesh, Mesh):
         raise TypeError(f"mesh must be a jax.sharding.Mesh, got {type(mesh).__name__}")
     if axis_name not in mesh.shape:
@@ -73,6 +86,32 @@ def _is_key(x: Any) -> bool:
     return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
+def place(tree: PyTree, mesh: Mesh, spec_fn: Callable[[Any], P]) -> PyTree:
+    """Place every array leaf of ``tree`` on ``mesh`` with ``NamedSharding(mesh, spec_fn(leaf))``.
+
+    Works on one process and across processes: each process passes the same full host
+    value and keeps only its own devices' slices (no ``device_put`` to other hosts' devices).
+    Typed PRNG keys are supported; ``None`` leaves stay ``None``.
+    """
+
+    def put(leaf):
+        if leaf is None:
+            return None
+        if _is_key(leaf):
+            data = put(jax.random.key_data(leaf))
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
+        arr = np.asarray(leaf)
+        sharding = NamedSharding(mesh, spec_fn(arr))
+        return jax.make_array_from_callback(arr.shape, sharding, lambda idx: arr[idx])
+
+    return jax.tree.map(put, tree, is_leaf=_is_key)
+
+
+def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
+    """Every array leaf of ``tree`` replicated on all devices of ``mesh``."""
+    return place(tree, mesh, lambda _: P())
+
+
 def shard_leading(tree: PyTree, mesh: Mesh, axis_name: str = "chain") -> PyTree:
     """Place every array leaf of ``tree`` with its leading axis split over ``mesh[axis_name]``.
 
@@ -84,24 +123,18 @@ def shard_leading(tree: PyTree, mesh: Mesh, axis_name: str = "chain") -> PyTree:
     ValueError
         If the mesh lacks ``axis_name`` or a leading axis is not divisible by its size.
     """
-    size = _axis_size(mesh, axis_name, "shard_leading")
-    sharding = NamedSharding(mesh, P(axis_name))
+    size = axis_size(mesh, axis_name, "shard_leading")
 
-    def put(path, leaf):
-        if leaf is None:
-            return None
-        if _is_key(leaf):
-            data = put(path, jax.random.key_data(leaf))
-            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
-        arr = np.asarray(leaf)
-        if arr.ndim == 0 or arr.shape[0] % size:
+    def check(path, leaf):
+        shape = np.shape(jax.random.key_data(leaf) if _is_key(leaf) else leaf)
+        if len(shape) == 0 or shape[0] % size:
             raise ValueError(
-                f"leaf {jax.tree_util.keystr(path) or '<root>'} has shape {arr.shape}: its "
+                f"leaf {jax.tree_util.keystr(path) or '<root>'} has shape {shape}: its "
                 f"leading axis must be divisible by the mesh axis {axis_name!r} of size {size}"
             )
-        return jax.make_array_from_callback(arr.shape, sharding, lambda idx: arr[idx])
 
-    return jax.tree_util.tree_map_with_path(put, tree, is_leaf=_is_key)
+    jax.tree_util.tree_map_with_path(check, tree, is_leaf=_is_key)
+    return place(tree, mesh, lambda _: P(axis_name))
 
 
 class ShardedChains:
@@ -129,7 +162,7 @@ class ShardedChains:
     """
 
     def __init__(self, mesh: Mesh, axis_name: str = "chain") -> None:
-        self.size = _axis_size(mesh, axis_name, "ShardedChains")
+        self.size = axis_size(mesh, axis_name, "ShardedChains")
         self.mesh = mesh
         self.axis_name = axis_name
 

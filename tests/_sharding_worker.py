@@ -79,5 +79,64 @@ if not multi:
         except Exception as err:  # noqa: BLE001 - the test asserts type and message
             errors[label] = f"{type(err).__name__}: {err}"
     out["errors"] = errors
+else:
+    errors = {}
+
+
+# ---------------------------------------------------------------- data-parallel fit
+def fit_run(objective, mesh, num_steps, **kw):
+    fn, p0 = ebm.mlp_energy(jax.random.key(3), 2, (8,))
+    data = np.random.default_rng(1).normal(size=(256, 2)) * [1.0, 0.5]
+    res = ebm.fit(fn, p0, data, objective, key=jax.random.key(4), num_steps=num_steps,
+                  batch_size=32, steps_per_chunk=10, progress_bar=False, mesh=mesh, **kw)
+    return res
+
+
+def flat(tree):
+    return np.concatenate([np.ravel(a) for a in jax.tree.leaves(ebm.gather(tree))]).tolist()
+
+
+data_full = ebm.make_mesh("data")
+objectives = {"dsm": ebm.denoising_score_matching(0.3),
+              "pcd": ebm.persistent_contrastive_divergence(num_steps=3, step_size=0.05,
+                                                           buffer_size=64)}
+for name, obj in objectives.items():
+    r = fit_run(obj, data_full, 30)
+    out[f"fit_{name}_full"] = flat(r.params)
+    out[f"fit_{name}_devices"] = len(jax.tree.leaves(r.params)[0].sharding.device_set)
+    if not multi:
+        out[f"fit_{name}_none"] = flat(fit_run(obj, None, 30).params)
+        if name == "pcd":
+            buf = jax.tree.leaves(r.objective_state)
+            out["pcd_buffer_sharded"] = any(
+                not a.sharding.is_fully_replicated for a in buf if a.ndim >= 2)
+
+if not multi:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ck = Path(tmp) / "run.npz"
+        obj = objectives["pcd"]
+        fit_run(obj, data_full, 20, checkpoint_path=ck)   # 4 devices, stop at 20
+        r2 = fit_run(obj, ebm.make_mesh("data", 2), 30, resume_from=ck)  # resume on 2
+        r1 = fit_run(obj, None, 30, resume_from=ck)  # and on one device, no mesh
+        out["resume_mesh2"] = flat(r2.params)
+        out["resume_none"] = flat(r1.params)
+    for label, fn in (
+        ("fit_indivisible", lambda: ebm.fit(
+            *ebm.mlp_energy(jax.random.key(3), 2, (8,)), np.zeros((64, 2)),
+            objectives["dsm"], key=jax.random.key(0), num_steps=1, batch_size=30,
+            progress_bar=False, mesh=data_full)),
+        ("fit_no_axis", lambda: ebm.fit(
+            *ebm.mlp_energy(jax.random.key(3), 2, (8,)), np.zeros((64, 2)),
+            objectives["dsm"], key=jax.random.key(0), num_steps=1, batch_size=32,
+            progress_bar=False, mesh=full)),
+    ):
+        try:
+            fn()
+            errors[label] = None
+        except Exception as err:  # noqa: BLE001 - the test asserts type and message
+            errors[label] = f"{type(err).__name__}: {err}"
 
 print("RESULT " + json.dumps(out), flush=True)

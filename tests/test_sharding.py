@@ -1,4 +1,4 @@
-"""Scaling out: chains over forced host devices and over two processes on loopback.
+"""Scaling out: chains and fits over forced host devices and over two processes on loopback.
 
 The device count is fixed when JAX starts, so each scenario runs
 ``tests/_sharding_worker.py`` in a fresh subprocess and reads back one JSON line.
@@ -63,6 +63,32 @@ def test_sharding_bad_input_is_named(four_devices):
     assert "num_devices=5 but only 4 device(s)" in err["too_many"]
 
 
+@pytest.mark.parametrize("objective", ["dsm", "pcd"])
+def test_data_parallel_fit_matches_one_device(four_devices, objective):
+    r = four_devices
+    assert r[f"fit_{objective}_devices"] == 4
+    np.testing.assert_allclose(r[f"fit_{objective}_full"], r[f"fit_{objective}_none"],
+                               rtol=0, atol=1e-10)
+
+
+def test_pcd_replay_buffer_is_split_over_data(four_devices):
+    assert four_devices["pcd_buffer_sharded"] is True
+
+
+def test_checkpoint_from_four_devices_resumes_on_two_and_on_one(four_devices):
+    """Written on a 4-device mesh at step 20, resumed to step 30 elsewhere: the same run."""
+    r = four_devices
+    np.testing.assert_allclose(r["resume_mesh2"], r["fit_pcd_none"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(r["resume_none"], r["fit_pcd_none"], rtol=0, atol=1e-10)
+
+
+def test_fit_mesh_bad_input_is_named(four_devices):
+    err = four_devices["errors"]
+    assert err["fit_indivisible"] == ("ValueError: batch_size=30 is not divisible by the mesh "
+                                      "axis 'data' of size 4; use a multiple of 4")
+    assert "fit(mesh=...) needs an axis named 'data'" in err["fit_no_axis"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,3 +117,7 @@ def test_two_processes_on_loopback_match_one_process(four_devices):
             np.testing.assert_allclose(np.array(r[f"{kernel}_full"]),
                                        np.array(four_devices[f"{kernel}_one"]),
                                        rtol=0, atol=1e-9)
+        for objective in ("dsm", "pcd"):  # a data-parallel fit across the two processes
+            assert r[f"fit_{objective}_devices"] == 4
+            np.testing.assert_allclose(r[f"fit_{objective}_full"],
+                                       four_devices[f"fit_{objective}_none"], rtol=0, atol=1e-10)

@@ -20,8 +20,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh
 
 from ..typing import Array, PyTree
+from .parallel import constrain_batch
 from .state import TrainState
 from .step import TrainStep
 
@@ -87,10 +89,10 @@ def _guarded(step_fn: TrainStep, state: TrainState, prev: PyTree, batch: PyTree,
 
 
 @partial(jax.jit, static_argnames=("step_fn", "length", "batch_size", "mode", "max_skips",
-                                   "legacy"))
+                                   "legacy", "mesh"))
 def run_chunk(state: TrainState, prev: PyTree, data: PyTree, num: Array, *,
               step_fn: TrainStep, length: int, batch_size: int, mode: str, max_skips: int,
-              legacy: bool) -> ChunkResult:
+              legacy: bool, mesh: Mesh | None = None) -> ChunkResult:
     """Run ``min(num, length)`` guarded steps from ``state`` (fewer if a bad step halts).
 
     Parameters
@@ -106,6 +108,8 @@ def run_chunk(state: TrainState, prev: PyTree, data: PyTree, num: Array, *,
     length, batch_size, mode, max_skips, legacy
         Record buffer size, rows per batch, ``on_nonfinite`` mode, the skip limit, and
         whether the objective receives legacy ``uint32`` keys.
+    mesh
+        A mesh with a ``"data"`` axis: each batch is split over it (data parallelism).
     """
     n = jax.tree.leaves(data)[0].shape[0]
     per_epoch = n // batch_size
@@ -119,7 +123,7 @@ def run_chunk(state: TrainState, prev: PyTree, data: PyTree, num: Array, *,
         i = s.step % per_epoch
         perm = jax.lax.cond(i == 0, epoch_perm, lambda _: perm, s.step)
         idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
-        batch = jax.tree.map(lambda a: a[idx], data)
+        batch = constrain_batch(jax.tree.map(lambda a: a[idx], data), mesh)
         key = jax.random.fold_in(loss_key, s.step)
         if has_health:
             # after a rollback, retry with fresh randomness (the same key repeats the damage)

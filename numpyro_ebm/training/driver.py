@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
 from .._warnings import NumpyroEBMWarning
 from ..checks import all_finite
@@ -24,6 +25,7 @@ from .arguments import FitConfig, check_fit_arguments, energy_check_error, num_r
 from .checkpoint import load_train_state, save_train_state
 from .chunk import ChunkResult, run_chunk, step_keys, user_key
 from .evaluation import Validation, evaluate, record_validation
+from .parallel import check_mesh, host_state, is_writer, place_data, place_state
 from .progress import History, progress_bar
 from .state import TrainState, as_typed_key, init_train_state
 from .step import TrainStep, make_train_step
@@ -179,16 +181,19 @@ def _commit(chunk: _Chunk, history: History) -> dict[str, str]:
 
 
 def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConfig,
-           legacy: bool) -> tuple[TrainState, str]:
+           legacy: bool, mesh: Mesh | None = None) -> tuple[TrainState, str]:
     """The host loop: chunks until done, halted or interrupted; ``(state, reason)``."""
     def save():
-        if cfg.checkpoint_path is not None:
-            save_train_state(cfg.checkpoint_path, state, history.arrays(),
+        # every process gathers (a collective); process 0 writes, atomically
+        host = host_state(state, mesh)
+        if cfg.checkpoint_path is not None and is_writer():
+            save_train_state(cfg.checkpoint_path, host, history.arrays(),
                              meta={"objective": step_fn.objective.name, "total_steps": cfg.total,
-                                   "legacy_key": legacy})
+                                   "legacy_key": legacy,
+                                   "mesh_shape": None if mesh is None else dict(mesh.shape)})
 
     static = dict(step_fn=step_fn, length=cfg.steps_per_chunk, batch_size=cfg.batch_size,
-                  mode=cfg.mode, max_skips=cfg.max_skips, legacy=legacy)
+                  mode=cfg.mode, max_skips=cfg.max_skips, legacy=legacy, mesh=mesh)
     # the rollback target of unhealthy steps, kept across chunks (right after a start or a
     # resume: the state itself)
     prev = () if step_fn.objective.is_healthy is None else \
@@ -242,6 +247,7 @@ def fit(
     extras: PyTree = None,
     objective_state: PyTree = None,
     max_consecutive_skips: int | None = None,
+    mesh: Mesh | None = None,
 ) -> FitResult:
     """Fit ``energy_fn``'s params (and the objective's extras) to ``data``.
 
@@ -289,6 +295,14 @@ def fit(
         Start values; ``objective.init(key, energy_fn, params, batch)`` supplies missing ones.
     max_consecutive_skips
         The limit of ``on_nonfinite="skip"`` (refused with ``"stop"``).
+    mesh
+        A ``jax.sharding.Mesh`` with a ``"data"`` axis (e.g. ``numpyro_ebm.make_mesh("data")``)
+        for data-parallel fitting: params replicated, each batch split over the axis
+        (``batch_size`` must be divisible by its size), large objective state (the PCD
+        replay buffer) split too. Same result as without a mesh up to float rounding;
+        checkpoints hold gathered host arrays (written by process 0) and resume on any mesh.
+        After ``jax.distributed.initialize()`` the mesh may span processes: every process
+        runs the same ``fit`` call.
 
     Returns
     -------
@@ -314,6 +328,7 @@ def fit(
         raise ValueError("reseed=True needs resume_from (a checkpoint to continue with "
                          "new randomness)")
     all_finite(params, "params")
+    mesh = check_mesh(mesh, cfg.batch_size)
     base_key, legacy = as_typed_key(jax.random.key(0) if key is None else key)
     step_fn = make_train_step(energy_fn, objective, cfg.optimizer)
     state = _initial_state(step_fn, params, cfg, base_key, legacy, extras, objective_state)
@@ -322,7 +337,11 @@ def fit(
         state, history, was_legacy = _resume(resume_from, state, key, reseed, extras,
                                              objective_state)
         legacy = was_legacy if key is None else legacy
-    state, reason = _train(step_fn, state, history, cfg, legacy)
+    if mesh is not None:
+        state = place_state(state, mesh)
+        cfg = cfg._replace(data=place_data(cfg.data, mesh),
+                           validation_data=place_data(cfg.validation_data, mesh))
+    state, reason = _train(step_fn, state, history, cfg, legacy, mesh)
     best = cfg.validation_data is not None and int(state.best_step) >= 0
     return FitResult(
         params=state.params, extras=state.extras, objective_state=state.objective_state,
