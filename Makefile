@@ -1,5 +1,11 @@
 # Two entry points: `make demo` (the main job) and `make test` (lint + docs + whole suite).
 # Each creates and reuses a virtual environment in .venv with a Python >= 3.12.
+#
+# Notebooks: the sources are notebooks/*.py (jupytext percent format). `make notebooks`
+# executes them in the full setting into docs/notebooks/*.ipynb (committed; the docs site
+# renders them as they are, never re-executing). `make test` executes each once in the small
+# setting (NUMPYRO_EBM_SMALL=1, tests/test_notebooks.py) and checks that every committed
+# render has the code of its source, so CI runs each notebook once.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,7 +13,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: demo test test-fast lint docs bench venv clean
+.PHONY: demo test test-fast lint docs notebooks chromium bench venv clean
 
 $(STAMP): pyproject.toml scripts/find_python.sh
 	@set -e; \
@@ -26,16 +32,32 @@ demo: $(STAMP)
 	$(PY) examples/quickstart.py --out outputs/quickstart
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check numpyro_ebm tests examples benchmarks
+	$(VENV)/bin/ruff check numpyro_ebm tests examples benchmarks scripts notebooks docs/hooks
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
-test: $(STAMP) lint docs
-	$(PY) -m pytest -n $(NPROC) --dist loadgroup -q $(PYTEST_ARGS)
+notebooks: $(STAMP)
+	$(PY) scripts/execute_notebooks.py
+
+# Headless Chromium for tests/test_docs_browser.py (Debian's package). Installed when we can
+# (root or passwordless sudo with apt-get); otherwise that test skips and says why.
+chromium:
+	@if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	elif command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "chromium not installed and cannot be installed here:" \
+	  "tests/test_docs_browser.py will skip"; exit 0; fi; \
+	echo "Installing chromium (apt-get) for the docs browser test"; \
+	$$SUDO apt-get install -y -q chromium >/dev/null || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
+	  echo "apt-get could not install chromium: tests/test_docs_browser.py will skip"
+
+test: $(STAMP) lint docs chromium
+	DOCS_SITE_DIR=site $(PY) -m pytest -n $(NPROC) --dist loadgroup -q $(PYTEST_ARGS)
 
 test-fast: $(STAMP) lint
-	$(PY) -m pytest -n $(NPROC) --dist loadgroup -q -m "not slow" $(PYTEST_ARGS)
+	DOCS_SITE_DIR= $(PY) -m pytest -n $(NPROC) --dist loadgroup -q -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
