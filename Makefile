@@ -32,7 +32,7 @@ demo: $(STAMP)
 	$(PY) examples/quickstart.py --out outputs/quickstart
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check numpyro_ebm tests examples benchmarks scripts notebooks docs/hooks
+	$(VENV)/bin/ruff check numpyro_ebm tests examples benchmarks scripts docs/hooks
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
