@@ -1,11 +1,23 @@
 """Fitting objectives, all following the :class:`Objective` protocol of :mod:`.base`.
 
+Every factory returns a value: equal settings give objectives that compare and hash equal,
+so :func:`numpyro_ebm.fit` compiles once for them.
+
 Score matching (exact, sliced, denoising), the NCE family (NCE, ratio estimation,
 conditional NCE, flow contrastive estimation) and MCMC maximum likelihood (CD, PCD).
 """
 
 from . import replay_buffer
-from .base import Objective, reverse_gradient
+from .base import (
+    ByValue,
+    HealthCheck,
+    Objective,
+    ObjectiveInit,
+    ObjectiveLoss,
+    all_metrics_finite,
+    from_spec,
+    reverse_gradient,
+)
 from .conditional_nce import conditional_noise_contrastive_estimation
 from .contrastive_divergence import (
     LangevinSettings,
@@ -19,6 +31,7 @@ from .nce import (
     NCEExtras,
     logistic_nce_loss,
     noise_contrastive_estimation,
+    noise_log_prob,
     normalized_distribution,
     ratio_estimation,
 )
@@ -32,6 +45,12 @@ from .score_matching import (
 
 __all__ = [
     "Objective",
+    "ObjectiveInit",
+    "ObjectiveLoss",
+    "HealthCheck",
+    "ByValue",
+    "all_metrics_finite",
+    "from_spec",
     "reverse_gradient",
     # score matching
     "exact_score_matching",
@@ -41,6 +60,7 @@ __all__ = [
     # NCE family
     "NCEExtras",
     "noise_contrastive_estimation",
+    "noise_log_prob",
     "normalized_distribution",
     "logistic_nce_loss",
     "ratio_estimation",

@@ -9,14 +9,42 @@ No noise density, no ``log Z`` parameter: it learns the energy only (up to a con
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 
-from ..energy import EnergyFn, Params, batched_energy, check_energy
-from .base import Objective
-from .nce import _check_data, _healthy, check_noise_ratio
+from ..checks import positive_float
+from ..energy import batched_energy, check_energy
+from ..typing import Array, EnergyFn, Params
+from .base import Metrics, Objective, all_metrics_finite, from_spec, unpaired_batch
+from .nce import check_noise_ratio
 
 __all__ = ["conditional_noise_contrastive_estimation"]
+
+
+@dataclass(frozen=True)
+class _CNCE:
+    noise_scale: float
+    noise_ratio: int
+
+    def init(self, key, energy_fn: EnergyFn, params: Params, batch):
+        batch = unpaired_batch(batch, "conditional_noise_contrastive_estimation")
+        check_energy(energy_fn, params, tuple(batch.shape[1:]))
+        return (), ()
+
+    def loss(self, energy_fn: EnergyFn, params: Params, extras, state, batch, key):
+        batch = unpaired_batch(batch, "conditional_noise_contrastive_estimation")
+        k = batch.ndim - 1
+        eps = jax.random.normal(key, (self.noise_ratio,) + batch.shape, batch.dtype)
+        e_x = batched_energy(energy_fn, params, batch, k)
+        e_y = batched_energy(energy_fn, params, batch + self.noise_scale * eps, k)
+        diff = e_x - e_y  # -G(x, y): the logit of the true order is E(y) - E(x)
+        value = jnp.mean(jax.nn.softplus(diff))
+        return value, (state, {"accuracy": jnp.mean(diff < 0)})
+
+    def is_healthy(self, metrics: Metrics) -> Array:
+        return all_metrics_finite(metrics)
 
 
 def conditional_noise_contrastive_estimation(noise_scale: float, noise_ratio: int = 1
@@ -35,27 +63,6 @@ def conditional_noise_contrastive_estimation(noise_scale: float, noise_ratio: in
     -------
     An :class:`~numpyro_ebm.objectives.Objective` (no extras); metric ``accuracy``.
     """
-    try:
-        scale = float(noise_scale)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"noise_scale must be a positive float, got {noise_scale!r}") from err
-    if not scale > 0 or scale == float("inf"):
-        raise ValueError(f"noise_scale must be a positive finite float, got {noise_scale!r}")
+    scale = positive_float(noise_scale, "noise_scale")
     kappa = check_noise_ratio(noise_ratio)
-
-    def init(key, energy_fn: EnergyFn, params: Params, batch):
-        batch = _check_data(batch, "conditional_noise_contrastive_estimation")
-        check_energy(energy_fn, params, tuple(batch.shape[1:]))
-        return (), ()
-
-    def loss(energy_fn: EnergyFn, params: Params, extras, state, batch, key):
-        batch = _check_data(batch, "conditional_noise_contrastive_estimation")
-        k = batch.ndim - 1
-        eps = jax.random.normal(key, (kappa,) + batch.shape, batch.dtype)
-        e_x = batched_energy(energy_fn, params, batch, k)
-        e_y = batched_energy(energy_fn, params, batch + scale * eps, k)
-        diff = e_x - e_y  # -G(x, y): the logit of the true order is E(y) - E(x)
-        value = jnp.mean(jax.nn.softplus(diff))
-        return value, (state, {"accuracy": jnp.mean(diff < 0)})
-
-    return Objective(init, loss, f"cnce(s={scale:g}, kappa={kappa})", _healthy)
+    return from_spec(_CNCE(scale, kappa), f"cnce(s={scale:g}, kappa={kappa})")

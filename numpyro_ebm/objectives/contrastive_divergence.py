@@ -15,18 +15,19 @@ gradient into the params). The sampler follows the library convention
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from numpyro.distributions import Distribution
 
-from ..energy import EnergyFn, Params, batched_energy, check_energy
+from ..checks import one_of, positive_float, positive_int
+from ..energy import batched_energy, check_energy
 from ..infer import langevin
-from .base import Objective
+from ..typing import Array, EnergyFn, Params
+from .base import ByValue, Metrics, Objective, from_spec, unpaired_batch
 from .replay_buffer import ReplayBuffer, buffer_draw, buffer_init, buffer_push
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "persistent_contrastive_divergence",
 ]
 
-Array = jax.Array
 _STEPS = {"mala": langevin.mala_step, "ula": langevin.ula_step}
 
 
@@ -74,25 +74,8 @@ def cold_langevin(step: float, noise: float) -> LangevinSettings:
     ``h = a`` and ``T = b^2 / (2 a)``: such a sampler targets ``exp(-E / T)``, a sharpened
     model when ``T < 1``, not the model itself.
     """
-    a, b = _positive(step, "step"), _positive(noise, "noise")
+    a, b = positive_float(step, "step"), positive_float(noise, "noise")
     return LangevinSettings(a, b * b / (2.0 * a))
-
-
-def _positive(value: Any, name: str, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a real number, got {value!r}") from err
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        want = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {want}, got {value!r}")
-    return v
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def run_chains(
@@ -110,10 +93,8 @@ def run_chains(
 
     Returns the final positions (same shape as ``x0``) and :class:`ChainStats`.
     """
-    if sampler not in _STEPS:
-        raise ValueError(f"sampler must be one of {sorted(_STEPS)}, got {sampler!r}")
-    num_steps = _positive_int(num_steps, "num_steps")
-    step = _STEPS[sampler]
+    step = _STEPS[one_of(sampler, "sampler", sorted(_STEPS))]
+    num_steps = positive_int(num_steps, "num_steps")
     n = x0.shape[0]
     energy = lambda x: energy_fn(params, x)
     states = jax.vmap(lambda x: langevin.init(x, energy))(x0)
@@ -157,64 +138,63 @@ def _nearest_distance(samples: Array, data: Array) -> Array:
     return jnp.mean(jnp.sqrt(jnp.maximum(jnp.min(d2, -1), 0.0)))
 
 
-def _health_check(max_abs_energy: float | None, max_energy_gap: float | None,
-                  min_acceptance: float | None):
-    def is_healthy(metrics: dict[str, Array]) -> Array:
+# ----------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class _Chains:
+    """The negative-phase sampler: ``num_steps`` Langevin steps of size ``h`` at ``T``."""
+
+    num_steps: int
+    step_size: float
+    temperature: float
+    sampler: str
+
+    def run(self, key, energy_fn, params, x0) -> tuple[Array, ChainStats]:
+        return run_chains(key, energy_fn, params, x0, num_steps=self.num_steps,
+                          step_size=self.step_size, temperature=self.temperature,
+                          sampler=self.sampler)
+
+
+@dataclass(frozen=True)
+class _Guard:
+    """``is_healthy``: finite metrics, bounded energies and gap, chains not frozen."""
+
+    max_abs_energy: float | None
+    max_energy_gap: float | None
+    min_acceptance: float | None
+
+    def __call__(self, metrics: Metrics) -> Array:
         ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
-        if min_acceptance is not None:
-            ok = ok & (metrics["acceptance_rate"] >= min_acceptance)
-        if max_abs_energy is not None:
-            ok = ok & (metrics["energy_abs_max"] <= max_abs_energy)
-        if max_energy_gap is not None:
-            ok = ok & (jnp.abs(metrics["energy_gap"]) <= max_energy_gap)
+        if self.min_acceptance is not None:
+            ok = ok & (metrics["acceptance_rate"] >= self.min_acceptance)
+        if self.max_abs_energy is not None:
+            ok = ok & (metrics["energy_abs_max"] <= self.max_abs_energy)
+        if self.max_energy_gap is not None:
+            ok = ok & (jnp.abs(metrics["energy_gap"]) <= self.max_energy_gap)
         return ok
 
-    return is_healthy
+
+def _settings(num_steps, step_size, temperature, sampler, max_abs_energy, max_energy_gap,
+              min_acceptance) -> tuple[_Chains, _Guard]:
+    one_of(sampler, "sampler", sorted(_STEPS))
+    chains = _Chains(positive_int(num_steps, "num_steps"),
+                     positive_float(step_size, "step_size"),
+                     positive_float(temperature, "temperature"), sampler)
+    bounds = [None if v is None else positive_float(v, name)
+              for name, v in (("max_abs_energy", max_abs_energy),
+                              ("max_energy_gap", max_energy_gap))]
+    if min_acceptance is not None:
+        rate = positive_float(min_acceptance, "min_acceptance", allow_zero=True)
+        if rate > 1.0:
+            raise ValueError(f"min_acceptance must be in [0, 1] or None, got {min_acceptance!r}")
+        min_acceptance = rate
+    return chains, _Guard(bounds[0], bounds[1], min_acceptance)
 
 
-def _check_batch(batch: Any) -> Array:
-    if isinstance(batch, tuple | list):
-        raise TypeError(
-            "contrastive divergence fits an unconditional energy: batch must be one array of "
-            f"shape (batch_size,) + event_shape, got a {type(batch).__name__} of "
-            f"{len(batch)} arrays"
-        )
-    batch = jnp.asarray(batch)
-    if batch.ndim < 1 or batch.shape[0] < 1:
-        raise ValueError(
-            f"batch must have shape (batch_size,) + event_shape with batch_size >= 1, "
-            f"got shape {batch.shape}"
-        )
-    return batch
-
-
-def _common_args(num_steps, step_size, temperature, sampler, alpha, max_abs_energy,
-                 max_energy_gap, min_acceptance) -> dict[str, Any]:
-    if sampler not in _STEPS:
-        raise ValueError(f"sampler must be one of {sorted(_STEPS)}, got {sampler!r}")
-    for name, v in (("max_abs_energy", max_abs_energy), ("max_energy_gap", max_energy_gap)):
-        if v is not None:
-            _positive(v, name)
-    if min_acceptance is not None and not 0.0 <= _positive(
-            min_acceptance, "min_acceptance", allow_zero=True) <= 1.0:
-        raise ValueError(f"min_acceptance must be in [0, 1] or None, got {min_acceptance!r}")
-    return {
-        "num_steps": _positive_int(num_steps, "num_steps"),
-        "step_size": _positive(step_size, "step_size"),
-        "temperature": _positive(temperature, "temperature"),
-        "sampler": sampler,
-        "alpha": _positive(alpha, "alpha", allow_zero=True),
-    }
-
-
-def _negative_phase(energy_fn, params, data, x0, key, cfg):
+def _negative_phase(energy_fn, params, data, x0, key, chains: _Chains, alpha: float):
     """Run the chains from ``x0`` at stop-gradient params; return loss pieces and metrics."""
-    samples, stats = run_chains(
-        key, energy_fn, jax.lax.stop_gradient(params), x0, num_steps=cfg["num_steps"],
-        step_size=cfg["step_size"], temperature=cfg["temperature"], sampler=cfg["sampler"],
-    )
+    samples, stats = chains.run(key, energy_fn, jax.lax.stop_gradient(params), x0)
     samples = jax.lax.stop_gradient(samples)
-    loss, (e_data, e_samp) = cd_loss(energy_fn, params, data, samples, cfg["alpha"])
+    loss, (e_data, e_samp) = cd_loss(energy_fn, params, data, samples, alpha)
     metrics = {
         "energy_data": jnp.mean(e_data),
         "energy_samples": jnp.mean(e_samp),
@@ -227,6 +207,33 @@ def _negative_phase(energy_fn, params, data, x0, key, cfg):
         "sample_data_distance": _nearest_distance(samples, data),
     }
     return loss, samples, metrics
+
+
+def _init_check(energy_fn, params, batch, objective: str) -> Array:
+    batch = unpaired_batch(batch, objective)
+    check_energy(energy_fn, params, batch.shape[1:], dtype=batch.dtype)
+    return batch
+
+
+# ----------------------------------------------------------------------------- CD-k
+@dataclass(frozen=True)
+class _CD:
+    chains: _Chains
+    alpha: float
+    guard: _Guard
+
+    def init(self, key, energy_fn, params, batch):
+        _init_check(energy_fn, params, batch, "contrastive_divergence")
+        return (), ()
+
+    def loss(self, energy_fn, params, extras, state, batch, key):
+        batch = unpaired_batch(batch, "contrastive_divergence")
+        value, _, metrics = _negative_phase(energy_fn, params, batch, batch, key,
+                                            self.chains, self.alpha)
+        return value, (state, metrics)
+
+    def is_healthy(self, metrics: Metrics) -> Array:
+        return self.guard(metrics)
 
 
 def contrastive_divergence(
@@ -261,41 +268,86 @@ def contrastive_divergence(
     -------
     An :class:`~numpyro_ebm.objectives.Objective` with empty extras and state ``()``.
     """
-    cfg = _common_args(num_steps, step_size, temperature, sampler, alpha, max_abs_energy,
-                       max_energy_gap, min_acceptance)
-
-    def init(key, energy_fn, params, batch):
-        batch = _check_batch(batch)
-        check_energy(energy_fn, params, batch.shape[1:], dtype=batch.dtype)
-        return (), ()
-
-    def loss(energy_fn, params, extras, state, batch, key):
-        batch = _check_batch(batch)
-        value, _, metrics = _negative_phase(energy_fn, params, batch, batch, key, cfg)
-        return value, (state, metrics)
-
-    return Objective(init, loss, f"cd{cfg['num_steps']}",
-                     _health_check(max_abs_energy, max_energy_gap, min_acceptance))
+    chains, guard = _settings(num_steps, step_size, temperature, sampler, max_abs_energy,
+                              max_energy_gap, min_acceptance)
+    alpha = positive_float(alpha, "alpha", allow_zero=True)
+    return from_spec(_CD(chains, alpha, guard), f"cd{chains.num_steps}")
 
 
-def _reinit_fn(reinit: Any) -> Callable[[PCDState, Array, Any, int], Array]:
-    if isinstance(reinit, str) and reinit == "data":
-        return lambda state, batch, key, n: batch
-    if reinit is None:
-        def uniform_box(state, batch, key, n):
-            lo, hi = state.reinit_low, state.reinit_high
-            return jax.random.uniform(key, (n, *lo.shape), lo.dtype, lo, hi)
-
-        return uniform_box
+# ----------------------------------------------------------------------------- PCD
+def _check_reinit(reinit: Any) -> Any:
+    """``reinit`` as a hashable setting: a distribution is held by value."""
+    if reinit is None or (isinstance(reinit, str) and reinit == "data"):
+        return reinit
     if isinstance(reinit, Distribution):
-        return lambda state, batch, key, n: reinit.sample(key, (n,))
+        return ByValue(reinit)
     if callable(reinit):
-        return lambda state, batch, key, n: reinit(key, n)
+        return reinit  # compared by identity: pass the same callable to share compiled code
     raise TypeError(
         "reinit must be None (uniform over the data's bounding box), \"data\" (the current "
         "batch), a NumPyro Distribution "
         f"or a callable reinit(key, n) -> (n,) + event_shape, got {type(reinit).__name__}"
     )
+
+
+@dataclass(frozen=True)
+class _PCD:
+    chains: _Chains
+    alpha: float
+    guard: _Guard
+    capacity: int
+    reinit_prob: float
+    reinit: Any  # None, "data", ByValue(Distribution) or a callable
+    box_margin: float
+
+    def draw_fresh(self, state: PCDState, batch: Array, key, n: int) -> Array:
+        """``n`` fresh chain starts from ``reinit``."""
+        if self.reinit is None:
+            lo, hi = state.reinit_low, state.reinit_high
+            return jax.random.uniform(key, (n, *lo.shape), lo.dtype, lo, hi)
+        if isinstance(self.reinit, str):  # "data"
+            return batch
+        if isinstance(self.reinit, ByValue):
+            return self.reinit.value.sample(key, (n,))
+        return self.reinit(key, n)
+
+    def init(self, key, energy_fn, params, batch):
+        batch = unpaired_batch(batch, "persistent_contrastive_divergence")
+        if batch.shape[0] > self.capacity:
+            raise ValueError(
+                f"buffer_size must be >= the batch size; got buffer_size={self.capacity} for "
+                f"batches of {batch.shape[0]}"
+            )
+        _init_check(energy_fn, params, batch, "persistent_contrastive_divergence")
+        lo, hi = jnp.min(batch, 0), jnp.max(batch, 0)
+        width = hi - lo
+        state = PCDState(buffer_init(self.capacity, batch.shape[1:], batch.dtype),
+                         lo - self.box_margin * width, hi + self.box_margin * width)
+        n = batch.shape[0]
+        out = jax.eval_shape(lambda k: self.draw_fresh(state, batch, k, n), key)
+        if tuple(out.shape) != batch.shape:
+            raise ValueError(
+                f"reinit must return shape (n,) + event_shape = {batch.shape} for "
+                f"n={n}, got {tuple(out.shape)}"
+            )
+        return (), state
+
+    def loss(self, energy_fn, params, extras, state: PCDState, batch, key):
+        batch = unpaired_batch(batch, "persistent_contrastive_divergence")
+        k_draw, k_run = jax.random.split(key)
+        fresh_fn: Callable[[Any, int], Array] = lambda k, n: self.draw_fresh(state, batch, k, n)
+        x0, fresh = buffer_draw(state.buffer, k_draw, batch.shape[0], fresh_fn,
+                                self.reinit_prob)
+        value, samples, metrics = _negative_phase(energy_fn, params, batch, x0, k_run,
+                                                  self.chains, self.alpha)
+        # a batch larger than the buffer (e.g. fit's validation set) keeps its last rows
+        buffer = buffer_push(state.buffer, samples[-self.capacity:])
+        metrics["reinit_fraction"] = jnp.mean(fresh.astype(samples.dtype))
+        metrics["buffer_fill"] = buffer.count / self.capacity
+        return value, (state._replace(buffer=buffer), metrics)
+
+    def is_healthy(self, metrics: Metrics) -> Array:
+        return self.guard(metrics)
 
 
 def persistent_contrastive_divergence(
@@ -333,55 +385,21 @@ def persistent_contrastive_divergence(
         Where fresh chains start: ``None`` (default), uniform over the bounding box of the
         first batch widened by ``box_margin`` times its width on each side; ``"data"``, the
         current data batch (``reinit_prob=1`` is then CD-k); a NumPyro distribution with the
-        data's event shape; or a callable ``reinit(key, n) -> (n,) + event_shape``.
+        data's event shape (compared by value); or a callable
+        ``reinit(key, n) -> (n,) + event_shape`` (compared by identity: reuse the same
+        function object to share compiled code between fits).
 
     Returns
     -------
     An :class:`~numpyro_ebm.objectives.Objective` whose state is a :class:`PCDState`.
     """
-    cfg = _common_args(num_steps, step_size, temperature, sampler, alpha, max_abs_energy,
-                       max_energy_gap, min_acceptance)
-    capacity = _positive_int(buffer_size, "buffer_size")
-    prob = _positive(reinit_prob, "reinit_prob", allow_zero=True)
+    chains, guard = _settings(num_steps, step_size, temperature, sampler, max_abs_energy,
+                              max_energy_gap, min_acceptance)
+    alpha = positive_float(alpha, "alpha", allow_zero=True)
+    capacity = positive_int(buffer_size, "buffer_size")
+    prob = positive_float(reinit_prob, "reinit_prob", allow_zero=True)
     if prob > 1:
         raise ValueError(f"reinit_prob must be in [0, 1], got {reinit_prob!r}")
-    margin = _positive(box_margin, "box_margin", allow_zero=True)
-    draw_fresh = _reinit_fn(reinit)
-
-    def init(key, energy_fn, params, batch):
-        batch = _check_batch(batch)
-        if batch.shape[0] > capacity:
-            raise ValueError(
-                f"buffer_size must be >= the batch size; got buffer_size={capacity} for "
-                f"batches of {batch.shape[0]}"
-            )
-        check_energy(energy_fn, params, batch.shape[1:], dtype=batch.dtype)
-        lo, hi = jnp.min(batch, 0), jnp.max(batch, 0)
-        width = hi - lo
-        state = PCDState(buffer_init(capacity, batch.shape[1:], batch.dtype),
-                         lo - margin * width, hi + margin * width)
-        n = batch.shape[0]
-        out = jax.eval_shape(lambda k: draw_fresh(state, batch, k, n), key)
-        if tuple(out.shape) != batch.shape:
-            raise ValueError(
-                f"reinit must return shape (n,) + event_shape = {batch.shape} for "
-                f"n={n}, got {tuple(out.shape)}"
-            )
-        return (), state
-
-    def loss(energy_fn, params, extras, state, batch, key):
-        batch = _check_batch(batch)
-        k_draw, k_run = jax.random.split(key)
-        x0, fresh = buffer_draw(
-            state.buffer, k_draw, batch.shape[0], lambda k, n: draw_fresh(state, batch, k, n),
-            prob,
-        )
-        value, samples, metrics = _negative_phase(energy_fn, params, batch, x0, k_run, cfg)
-        # a batch larger than the buffer (e.g. fit's validation set) keeps its last rows
-        buffer = buffer_push(state.buffer, samples[-capacity:])
-        metrics["reinit_fraction"] = jnp.mean(fresh.astype(samples.dtype))
-        metrics["buffer_fill"] = buffer.count / capacity
-        return value, (state._replace(buffer=buffer), metrics)
-
-    return Objective(init, loss, f"pcd{cfg['num_steps']}",
-                     _health_check(max_abs_energy, max_energy_gap, min_acceptance))
+    margin = positive_float(box_margin, "box_margin", allow_zero=True)
+    spec = _PCD(chains, alpha, guard, capacity, prob, _check_reinit(reinit), margin)
+    return from_spec(spec, f"pcd{chains.num_steps}")

@@ -15,21 +15,26 @@ zeroed (stateful optimizers such as Adam may still move by momentum).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ..energy import EnergyFn, Params, batched_energy, check_energy
+from ..checks import positive_int
+from ..energy import batched_energy, check_energy
 from ..flows import CouplingFlow, FlowDistribution
-from .base import Objective, reverse_gradient
-from .nce import (
-    _check_data,
-    _healthy,
-    check_noise_ratio,
-    initial_log_normalizer,
-    logistic_nce_loss,
+from ..typing import Array, EnergyFn, Params
+from .base import (
+    ByValue,
+    Metrics,
+    Objective,
+    all_metrics_finite,
+    from_spec,
+    reverse_gradient,
+    unpaired_batch,
 )
+from .nce import check_noise_ratio, initial_log_normalizer, logistic_nce_loss
 
 __all__ = ["FCEExtras", "FCEState", "flow_contrastive_estimation", "flow_distribution"]
 
@@ -37,26 +42,69 @@ __all__ = ["FCEExtras", "FCEState", "flow_contrastive_estimation", "flow_distrib
 class FCEExtras(NamedTuple):
     """Trainable extras of FCE: ``log Z`` of the energy and the flow's parameters."""
 
-    log_normalizer: jax.Array
+    log_normalizer: Array
     flow: Params
 
 
 class FCEState(NamedTuple):
     """Non-trainable FCE state: the step counter driving the alternation schedule."""
 
-    step: jax.Array
+    step: Array
 
 
-def _gate(tree: Any, on: jax.Array) -> Any:
+def _gate(tree: Any, on: Array) -> Any:
     """Identity in value; gradient passes only where ``on`` is true."""
     return jax.tree.map(lambda t: jnp.where(on, t, jax.lax.stop_gradient(t)), tree)
 
 
-def _check_every(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1 (update every that many steps), "
-                         f"got {value!r}")
-    return value
+@dataclass(frozen=True)
+class _FCE:
+    flow_fn: CouplingFlow
+    flow_params: ByValue  # the initial flow parameters, compared by value
+    noise_ratio: int
+    flow_every: int
+    energy_every: int
+
+    def _batch(self, batch) -> Array:
+        batch = unpaired_batch(batch, "flow_contrastive_estimation")
+        if tuple(batch.shape[1:]) != (self.flow_fn.dim,):
+            raise ValueError(f"flow_contrastive_estimation: data events have shape "
+                             f"{tuple(batch.shape[1:])} but the flow is over "
+                             f"({self.flow_fn.dim},)")
+        return batch
+
+    def init(self, key, energy_fn: EnergyFn, params: Params, batch):
+        batch = self._batch(batch)
+        check_energy(energy_fn, params, (self.flow_fn.dim,))
+        flow_fn, flow_params = self.flow_fn, self.flow_params.value
+
+        def start(params, flow_params, key):
+            y, log_q = flow_fn.sample_and_log_prob(flow_params, key, 1024)
+            return initial_log_normalizer(energy_fn, params, y, log_q)
+
+        log_z = jax.jit(start)(params, flow_params, key).astype(batch.dtype)
+        return FCEExtras(log_z, flow_params), FCEState(jnp.zeros((), jnp.int32))
+
+    def loss(self, energy_fn: EnergyFn, params: Params, extras: FCEExtras, state: FCEState,
+             batch, key):
+        batch = self._batch(batch)
+        energy_on = state.step % self.energy_every == 0
+        flow_on = state.step % self.flow_every == 0
+        params = _gate(params, energy_on)
+        log_z = _gate(extras.log_normalizer, energy_on)
+        flow_p = reverse_gradient(_gate(extras.flow, flow_on))
+        nu = self.noise_ratio
+        y, log_q_y = self.flow_fn.sample_and_log_prob(flow_p, key, nu * batch.shape[0])
+        log_q_x = jax.vmap(lambda x: self.flow_fn.log_prob(flow_p, x))(batch)
+        g_data = -batched_energy(energy_fn, params, batch, 1) - log_z - log_q_x
+        g_noise = -batched_energy(energy_fn, params, y, 1) - log_z - log_q_y
+        value, acc = logistic_nce_loss(g_data, g_noise, nu)
+        metrics = {"accuracy": acc, "log_normalizer": extras.log_normalizer,
+                   "flow_log_likelihood": jnp.mean(log_q_x)}
+        return value, (FCEState(state.step + 1), metrics)
+
+    def is_healthy(self, metrics: Metrics) -> Array:
+        return all_metrics_finite(metrics)
 
 
 def flow_contrastive_estimation(
@@ -73,7 +121,8 @@ def flow_contrastive_estimation(
     ----------
     flow_fn, flow_params
         The initial flow, from :func:`numpyro_ebm.flows.coupling_flow` (initialising it at
-        the data's mean and std helps).
+        the data's mean and std helps). ``flow_params`` are compared by value: equal
+        settings give equal objectives that share compiled code.
     noise_ratio
         ``nu >= 1`` flow samples per data point.
     flow_every, energy_every
@@ -92,45 +141,9 @@ def flow_contrastive_estimation(
                         f" got {type(flow_fn).__name__}")
     FlowDistribution(flow_fn, flow_params)  # validates the parameters
     nu = check_noise_ratio(noise_ratio)
-    flow_every = _check_every(flow_every, "flow_every")
-    energy_every = _check_every(energy_every, "energy_every")
-
-    def check_event(batch) -> None:
-        if tuple(batch.shape[1:]) != (flow_fn.dim,):
-            raise ValueError(f"flow_contrastive_estimation: data events have shape "
-                             f"{tuple(batch.shape[1:])} but the flow is over ({flow_fn.dim},)")
-
-    def init(key, energy_fn: EnergyFn, params: Params, batch):
-        batch = _check_data(batch, "flow_contrastive_estimation")
-        check_event(batch)
-        check_energy(energy_fn, params, (flow_fn.dim,))
-
-        def start(params, flow_params, key):
-            y, log_q = flow_fn.sample_and_log_prob(flow_params, key, 1024)
-            return initial_log_normalizer(energy_fn, params, y, log_q)
-
-        log_z = jax.jit(start)(params, flow_params, key).astype(batch.dtype)
-        return FCEExtras(log_z, flow_params), FCEState(jnp.zeros((), jnp.int32))
-
-    def loss(energy_fn: EnergyFn, params: Params, extras: FCEExtras, state: FCEState,
-             batch, key):
-        batch = _check_data(batch, "flow_contrastive_estimation")
-        check_event(batch)
-        energy_on = state.step % energy_every == 0
-        flow_on = state.step % flow_every == 0
-        params = _gate(params, energy_on)
-        log_z = _gate(extras.log_normalizer, energy_on)
-        flow_p = reverse_gradient(_gate(extras.flow, flow_on))
-        y, log_q_y = flow_fn.sample_and_log_prob(flow_p, key, nu * batch.shape[0])
-        log_q_x = jax.vmap(lambda x: flow_fn.log_prob(flow_p, x))(batch)
-        g_data = -batched_energy(energy_fn, params, batch, 1) - log_z - log_q_x
-        g_noise = -batched_energy(energy_fn, params, y, 1) - log_z - log_q_y
-        value, acc = logistic_nce_loss(g_data, g_noise, nu)
-        metrics = {"accuracy": acc, "log_normalizer": extras.log_normalizer,
-                   "flow_log_likelihood": jnp.mean(log_q_x)}
-        return value, (FCEState(state.step + 1), metrics)
-
-    return Objective(init, loss, f"fce(nu={nu})", _healthy)
+    spec = _FCE(flow_fn, ByValue(flow_params), nu, positive_int(flow_every, "flow_every"),
+                positive_int(energy_every, "energy_every"))
+    return from_spec(spec, f"fce(nu={nu})")
 
 
 def flow_distribution(flow_fn: CouplingFlow, result: Any) -> FlowDistribution:

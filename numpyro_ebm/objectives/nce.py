@@ -17,21 +17,26 @@ pairs ``~ p(x) p(theta)`` (theta shuffled within the batch). With logit
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro.distributions as dist
+from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
 from numpyro.distributions import Distribution
 
-from ..energy import EnergyFn, Params, batched_energy, check_energy
-from .base import Objective
+from ..energy import batched_energy, check_energy
+from ..typing import Array, EnergyFn, Params
+from .base import ByValue, Metrics, Objective, all_metrics_finite, from_spec, unpaired_batch
 
 __all__ = [
     "NCEExtras",
     "logistic_nce_loss",
     "noise_contrastive_estimation",
+    "noise_log_prob",
     "normalized_distribution",
     "ratio_estimation",
 ]
@@ -85,20 +90,6 @@ def _event_noise(noise: Distribution, event_shape: tuple[int, ...]) -> Distribut
     return noise.to_event(nb) if nb else noise
 
 
-def _check_data(batch: Any, objective: str) -> jax.Array:
-    if isinstance(batch, tuple | list):
-        raise TypeError(
-            f"{objective} fits an unconditional energy to data of shape (N,) + event_shape; "
-            f"got a tuple of {len(batch)} arrays. For paired data (x, theta) use "
-            "ratio_estimation()."
-        )
-    batch = jnp.asarray(batch)
-    if batch.ndim < 1 or batch.shape[0] < 1:
-        raise ValueError(f"{objective}: batch must have shape (batch_size,) + event_shape with "
-                         f"batch_size >= 1, got shape {batch.shape}")
-    return batch
-
-
 def _check_noise(noise: Any) -> Distribution:
     if not isinstance(noise, Distribution):
         raise TypeError(
@@ -106,6 +97,62 @@ def _check_noise(noise: Any) -> Distribution:
             f"(e.g. dist.Normal(jnp.zeros(d), 1.0).to_event(1)), got {type(noise).__name__}"
         )
     return noise
+
+
+def noise_log_prob(noise: Distribution, u: Array) -> Array:
+    """``log q(u)`` for a batch ``u`` of events; a ``MultivariateNormal`` without solves.
+
+    NumPyro's ``MultivariateNormal.log_prob`` does one triangular solve against the whole
+    batch; inside a training step on XLA:CPU that solve cost 5-10x the rest of an NCE step
+    (measured, ``benchmarks/bench_nce.py``). Here the ``d x d`` inverse of the Cholesky
+    factor is formed once per call and applied by a matrix product:
+    ``log q(u) = -|L^-1 (u - m)|^2 / 2 - sum log diag L - (d / 2) log 2 pi``.
+    """
+    if isinstance(noise, dist.MultivariateNormal) and noise.batch_shape == ():
+        tril = noise.scale_tril
+        d = tril.shape[-1]
+        inv = solve_triangular(tril, jnp.eye(d, dtype=tril.dtype), lower=True)
+        z = (u - noise.loc) @ inv.T
+        half_log_det = jnp.sum(jnp.log(jnp.diagonal(tril)))
+        return -0.5 * jnp.sum(z * z, -1) - half_log_det - 0.5 * d * math.log(2 * math.pi)
+    return noise.log_prob(u)
+
+
+@dataclass(frozen=True)
+class _NCE:
+    noise: ByValue  # a Distribution, compared by value
+    noise_ratio: int
+
+    def _noise(self, event_shape: tuple[int, ...]) -> Distribution:
+        return _event_noise(self.noise.value, event_shape)
+
+    def init(self, key, energy_fn: EnergyFn, params: Params, batch):
+        batch = unpaired_batch(batch, "noise_contrastive_estimation")
+        event_shape = tuple(batch.shape[1:])
+        check_energy(energy_fn, params, event_shape)
+        q = self._noise(event_shape)
+
+        def start(params, key):
+            y = q.sample(key, (1024,))
+            return initial_log_normalizer(energy_fn, params, y, noise_log_prob(q, y))
+
+        return NCEExtras(jax.jit(start)(params, key).astype(batch.dtype)), ()
+
+    def loss(self, energy_fn: EnergyFn, params: Params, extras: NCEExtras, state, batch, key):
+        batch = unpaired_batch(batch, "noise_contrastive_estimation")
+        event_shape = tuple(batch.shape[1:])
+        q = self._noise(event_shape)
+        nu = self.noise_ratio
+        y = jax.lax.stop_gradient(q.sample(key, (nu * batch.shape[0],)))
+        k = len(event_shape)
+        log_z = extras.log_normalizer
+        g_data = -batched_energy(energy_fn, params, batch, k) - log_z - noise_log_prob(q, batch)
+        g_noise = -batched_energy(energy_fn, params, y, k) - log_z - noise_log_prob(q, y)
+        value, acc = logistic_nce_loss(g_data, g_noise, nu)
+        return value, (state, {"accuracy": acc, "log_normalizer": log_z})
+
+    def is_healthy(self, metrics: Metrics) -> Array:
+        return all_metrics_finite(metrics)
 
 
 def noise_contrastive_estimation(noise: Distribution, noise_ratio: int = 1) -> Objective:
@@ -119,7 +166,9 @@ def noise_contrastive_estimation(noise: Distribution, noise_ratio: int = 1) -> O
     ----------
     noise
         Any NumPyro distribution over one data event with ``sample`` and ``log_prob``.
-        It should cover the data (heavier tails than the data are safest).
+        It should cover the data (heavier tails than the data are safest). Its parameters
+        are part of the objective's value: equal noise (same class, bitwise-equal
+        parameters) gives equal objectives that share compiled code.
     noise_ratio
         ``nu >= 1``, noise samples per data point (larger: lower variance, closer to MLE).
 
@@ -130,32 +179,7 @@ def noise_contrastive_estimation(noise: Distribution, noise_ratio: int = 1) -> O
     """
     noise = _check_noise(noise)
     nu = check_noise_ratio(noise_ratio)
-
-    def init(key, energy_fn: EnergyFn, params: Params, batch):
-        batch = _check_data(batch, "noise_contrastive_estimation")
-        event_shape = tuple(batch.shape[1:])
-        check_energy(energy_fn, params, event_shape)
-        q = _event_noise(noise, event_shape)
-
-        def start(params, key):
-            y = q.sample(key, (1024,))
-            return initial_log_normalizer(energy_fn, params, y, q.log_prob(y))
-
-        return NCEExtras(jax.jit(start)(params, key).astype(batch.dtype)), ()
-
-    def loss(energy_fn: EnergyFn, params: Params, extras: NCEExtras, state, batch, key):
-        batch = _check_data(batch, "noise_contrastive_estimation")
-        event_shape = tuple(batch.shape[1:])
-        q = _event_noise(noise, event_shape)
-        y = jax.lax.stop_gradient(q.sample(key, (nu * batch.shape[0],)))
-        k = len(event_shape)
-        log_z = extras.log_normalizer
-        g_data = -batched_energy(energy_fn, params, batch, k) - log_z - q.log_prob(batch)
-        g_noise = -batched_energy(energy_fn, params, y, k) - log_z - q.log_prob(y)
-        value, acc = logistic_nce_loss(g_data, g_noise, nu)
-        return value, (state, {"accuracy": acc, "log_normalizer": log_z})
-
-    return Objective(init, loss, f"nce(nu={nu})", _healthy)
+    return from_spec(_NCE(ByValue(noise), nu), f"nce(nu={nu})")
 
 
 def initial_log_normalizer(energy_fn: EnergyFn, params: Params, y: jax.Array,
@@ -167,10 +191,6 @@ def initial_log_normalizer(energy_fn: EnergyFn, params: Params, y: jax.Array,
     k = y.ndim - 1
     log_z = logsumexp(-batched_energy(energy_fn, params, y, k) - log_q) - math.log(y.shape[0])
     return jnp.where(jnp.isfinite(log_z), log_z, 0.0)
-
-
-def _healthy(metrics: dict[str, jax.Array]) -> jax.Array:
-    return jnp.all(jnp.array([jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
 
 
 def normalized_distribution(
@@ -227,6 +247,35 @@ def _derangement(key, n: int) -> jax.Array:
     return jnp.zeros((n,), perm.dtype).at[perm].set(jnp.roll(perm, -1))
 
 
+@dataclass(frozen=True)
+class _RatioEstimation:
+    noise_ratio: int
+
+    def init(self, key, energy_fn: EnergyFn, params: Params, batch):
+        x, theta = _check_pairs(batch)
+        check_energy(energy_fn, params, tuple(x.shape[1:]),
+                     jax.ShapeDtypeStruct(theta.shape[1:], theta.dtype))
+        return (), ()
+
+    def loss(self, energy_fn: EnergyFn, params: Params, extras, state, batch, key):
+        x, theta = _check_pairs(batch)
+        n, nu = x.shape[0], self.noise_ratio
+        keys = jax.random.split(key, nu)
+        idx = jnp.concatenate([_derangement(k, n) for k in keys])
+        g_data = -_pair_energies(energy_fn, params, x, theta)
+        g_noise = -_pair_energies(energy_fn, params, jnp.tile(x, (nu,) + (1,) * (x.ndim - 1)),
+                                  theta[idx])
+        value, acc = logistic_nce_loss(g_data, g_noise, nu)
+        return value, (state, {"accuracy": acc})
+
+    def is_healthy(self, metrics: Metrics) -> Array:
+        return all_metrics_finite(metrics)
+
+
+def _pair_energies(energy_fn, params, x, theta):
+    return jax.vmap(lambda xi, ti: energy_fn(params, xi, ti))(x, theta)
+
+
 def ratio_estimation(noise_ratio: int = 1) -> Objective:
     """Learn a log likelihood ratio from simulator pairs by classification.
 
@@ -241,25 +290,4 @@ def ratio_estimation(noise_ratio: int = 1) -> Objective:
     ``(x, theta)``; ``extras`` is empty.
     """
     nu = check_noise_ratio(noise_ratio)
-
-    def energies(energy_fn, params, x, theta):
-        return jax.vmap(lambda xi, ti: energy_fn(params, xi, ti))(x, theta)
-
-    def init(key, energy_fn: EnergyFn, params: Params, batch):
-        x, theta = _check_pairs(batch)
-        check_energy(energy_fn, params, tuple(x.shape[1:]),
-                     jax.ShapeDtypeStruct(theta.shape[1:], theta.dtype))
-        return (), ()
-
-    def loss(energy_fn: EnergyFn, params: Params, extras, state, batch, key):
-        x, theta = _check_pairs(batch)
-        n = x.shape[0]
-        keys = jax.random.split(key, nu)
-        idx = jnp.concatenate([_derangement(k, n) for k in keys])
-        g_data = -energies(energy_fn, params, x, theta)
-        g_noise = -energies(energy_fn, params, jnp.tile(x, (nu,) + (1,) * (x.ndim - 1)),
-                            theta[idx])
-        value, acc = logistic_nce_loss(g_data, g_noise, nu)
-        return value, (state, {"accuracy": acc})
-
-    return Objective(init, loss, f"ratio_estimation(nu={nu})", _healthy)
+    return from_spec(_RatioEstimation(nu), f"ratio_estimation(nu={nu})")

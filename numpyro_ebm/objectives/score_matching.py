@@ -7,8 +7,9 @@
   ``x~ = x + sigma eps``; one sigma (``lambda = 1``) or a schedule, one level per sample with
   ``lambda = sigma^2`` (Song & Ermon 2019).
 
-Each factory returns an :class:`~numpyro_ebm.Objective` for :func:`numpyro_ebm.fit`. The loss
-callables are frozen dataclasses, so equal settings share compiled code.
+Each factory returns an :class:`~numpyro_ebm.Objective` for :func:`numpyro_ebm.fit`, built
+from a frozen dataclass of its settings (:func:`~numpyro_ebm.objectives.base.from_spec`), so
+equal settings compare equal and share compiled code.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import Objective
+from ..checks import one_of, positive_int
+from ..typing import Array
+from .base import Objective, from_spec
 
 __all__ = [
     "exact_score_matching",
@@ -33,12 +36,14 @@ __all__ = [
     "PROJECTIONS",
 ]
 
-Array = jax.Array
 PROJECTIONS = ("rademacher", "gaussian", "sphere")
 
 
-def _no_init(key, energy_fn, params, batch):
-    return (), ()
+class _NoInit:
+    """Score matching needs no extras and no state."""
+
+    def init(self, key, energy_fn, params, batch):
+        return (), ()
 
 
 def _flat_energy(energy_fn, params, x: Array, *context: Any):
@@ -55,8 +60,8 @@ def _batch_events(batch: Any) -> Array:
 
 # ----------------------------------------------------------------------------- exact
 @dataclass(frozen=True)
-class _ExactLoss:
-    def __call__(self, energy_fn, params, extras, state, batch, key):
+class _ExactScoreMatching(_NoInit):
+    def loss(self, energy_fn, params, extras, state, batch, key):
         x = _batch_events(batch)
 
         def one(xi):
@@ -80,7 +85,7 @@ def exact_score_matching() -> Objective:
     denoising score matching beyond a few dozen dimensions.
     Metrics: ``grad_norm_sq`` (mean ``|grad E|^2``), ``trace_hessian`` (mean ``tr Hess E``).
     """
-    return Objective(_no_init, _ExactLoss(), "exact_score_matching")
+    return from_spec(_ExactScoreMatching(), "exact_score_matching")
 
 
 # ----------------------------------------------------------------------------- sliced
@@ -103,12 +108,12 @@ def sample_projections(key: Any, num: int, dim: int, kind: str = "rademacher",
 
 
 @dataclass(frozen=True)
-class _SlicedLoss:
+class _SlicedScoreMatching(_NoInit):
     num_projections: int
     projection: str
     variance_reduction: bool
 
-    def __call__(self, energy_fn, params, extras, state, batch, key):
+    def loss(self, energy_fn, params, extras, state, batch, key):
         x = _batch_events(batch)
         dim = math.prod(x.shape[1:])
         keys = jax.random.split(key, x.shape[0])
@@ -135,14 +140,10 @@ def sliced_score_matching(num_projections: int = 1, projection: str = "rademache
     ``0.5 (v^T grad E)^2`` by its expectation ``0.5 |grad E|^2``.
     Metrics: ``grad_norm_sq`` (its estimate), ``trace_hessian`` (Hutchinson estimate).
     """
-    if isinstance(num_projections, bool) or int(num_projections) != num_projections \
-            or num_projections < 1:
-        raise ValueError(f"num_projections must be a positive int, got {num_projections!r}")
-    if projection not in PROJECTIONS:
-        raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
+    num = positive_int(num_projections, "num_projections")
+    one_of(projection, "projection", PROJECTIONS)
     name = "sliced_score_matching" + ("_vr" if variance_reduction else "")
-    return Objective(_no_init, _SlicedLoss(int(num_projections), projection,
-                                           bool(variance_reduction)), name)
+    return from_spec(_SlicedScoreMatching(num, projection, bool(variance_reduction)), name)
 
 
 # ----------------------------------------------------------------------------- denoising
@@ -151,18 +152,16 @@ def geometric_sigmas(sigma_max: float, sigma_min: float, num_levels: int) -> np.
     if not (0 < sigma_min <= sigma_max) or not math.isfinite(sigma_max):
         raise ValueError(f"need 0 < sigma_min <= sigma_max < inf, got sigma_max={sigma_max!r}, "
                          f"sigma_min={sigma_min!r}")
-    if isinstance(num_levels, bool) or int(num_levels) != num_levels or num_levels < 1:
-        raise ValueError(f"num_levels must be a positive int, got {num_levels!r}")
-    return np.geomspace(sigma_max, sigma_min, int(num_levels))
+    return np.geomspace(sigma_max, sigma_min, positive_int(num_levels, "num_levels"))
 
 
 @dataclass(frozen=True)
-class _DenoisingLoss:
+class _DenoisingScoreMatching(_NoInit):
     sigmas: tuple[float, ...]
     weighted: bool  # sigma^2 weighting (a schedule) or none (one sigma)
     noise_conditional: bool
 
-    def __call__(self, energy_fn, params, extras, state, batch, key):
+    def loss(self, energy_fn, params, extras, state, batch, key):
         x = _batch_events(batch)
         k_level, k_noise = jax.random.split(key)
         levels = jnp.asarray(self.sigmas, x.dtype)
@@ -208,5 +207,6 @@ def denoising_score_matching(sigma: float = 0.1, *, sigmas: Sequence[float] | No
     if not np.all(np.isfinite(levels)) or np.any(levels <= 0):
         raise ValueError(f"{argname} must be positive and finite, got {levels.tolist()}")
     name = "denoising_score_matching" + ("_conditional" if noise_conditional else "")
-    loss = _DenoisingLoss(tuple(float(s) for s in levels), weighted, bool(noise_conditional))
-    return Objective(_no_init, loss, name)
+    spec = _DenoisingScoreMatching(tuple(float(s) for s in levels), weighted,
+                                   bool(noise_conditional))
+    return from_spec(spec, name)
