@@ -247,10 +247,12 @@ def test_kernel_built_from_tracers():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"step_size": 0.0}, "step_size must be > 0"),
-        ({"step_size": -1.0}, "step_size must be > 0"),
-        ({"target_accept_prob": 1.0}, r"target_accept_prob must be in \(0.0, 1.0\)"),
-        ({"temperature": 0.0}, "temperature must be > 0"),
+        # messages of the shared checks (numpyro_ebm.checks): name, constraint, value
+        ({"step_size": 0.0}, "step_size must be finite and > 0"),
+        ({"step_size": -1.0}, "step_size must be finite and > 0"),
+        ({"target_accept_prob": 1.0}, r"target_accept_prob must be finite and in \(0.0, 1.0\)"),
+        ({"temperature": 0.0}, "temperature must be finite and > 0"),
+        ({"max_delta_energy": -1.0}, "max_delta_energy must be finite and > 0"),
         ({"dense_mass": [("x",)]}, "dense_mass must be True or False"),
     ],
 )

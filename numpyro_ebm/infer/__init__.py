@@ -1,9 +1,19 @@
 """Sampling: the functional Langevin core, annealed Langevin and NumPyro MCMC kernels."""
 
-from . import annealed, kernels, langevin, tempering
+from . import adaptation, annealed, kernels, langevin, metric, tempering
 from .annealed import annealed_langevin
 from .kernels import MALA, ULA, MALAState, ULAState
-from .langevin import LangevinInfo, LangevinState, mala_step, ula_step
+from .langevin import (
+    LangevinInfo,
+    LangevinProposal,
+    LangevinState,
+    accept,
+    mala_step,
+    metropolis_hastings,
+    propose,
+    ula_step,
+)
+from .metric import Metric, make_metric
 from .tempering import NRPT, NRPT_FIELDS, GaussianReference, NRPTState, round_trip_bound
 
 __all__ = [
@@ -17,12 +27,20 @@ __all__ = [
     "ULA",
     "ULAState",
     "LangevinInfo",
+    "LangevinProposal",
     "LangevinState",
+    "Metric",
+    "accept",
+    "adaptation",
     "annealed",
     "annealed_langevin",
     "kernels",
     "langevin",
-    "tempering",
+    "make_metric",
     "mala_step",
+    "metric",
+    "metropolis_hastings",
+    "propose",
+    "tempering",
     "ula_step",
 ]

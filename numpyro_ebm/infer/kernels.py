@@ -1,18 +1,25 @@
 """Langevin kernels as NumPyro ``MCMCKernel``s: :class:`MALA` and :class:`ULA`.
 
 Both move ``z' = z - h M^-1 grad U(z) + sqrt(2 h T) M^-1/2 xi`` on the unconstrained
-potential ``U`` (target ``exp(-U / T)``); MALA adds a Metropolis-Hastings correction, ULA
-always moves. Step size ``h`` and inverse mass matrix ``M^-1`` are tuned during warmup by
-NumPyro's own adapter (:func:`numpyro.infer.hmc_util.warmup_adapter`: dual averaging on
-``log h`` toward ``target_accept_prob``, Welford covariance in Stan's windows). The adapter
-sees OUR ``h`` directly (``adapt_state.step_size`` is ``h``, not a leapfrog ``eps``;
-``h = eps^2 / 2``). ULA adapts ``h`` on the acceptance probability MALA would have had.
+potential ``U`` (target ``exp(-U / T)``) with the functional core
+(:func:`~numpyro_ebm.infer.langevin.propose` then
+:func:`~numpyro_ebm.infer.langevin.accept`). The two kernels differ in one place,
+:meth:`_LangevinKernel._is_adjusted`: whether step ``i`` is Metropolis-corrected (MALA:
+always; ULA: during warmup only, by default).
+
+Step size ``h`` and inverse mass matrix ``M^-1`` are tuned during warmup by NumPyro's own
+adapter (:func:`numpyro.infer.hmc_util.warmup_adapter`: dual averaging on ``log h`` toward
+``target_accept_prob``, centred on ``10 h`` of a reasonable initial ``h``; Welford covariance
+in Stan's windows). The adapter sees OUR ``h`` directly (``adapt_state.step_size`` is ``h``,
+not a leapfrog ``eps``; ``h = eps^2 / 2``). ULA adapts ``h`` on the acceptance probability
+MALA would have had.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -27,15 +34,14 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import initialize_model, unconstrain_fn
 from numpyro.util import identity, is_prng_key
 
-from ..checks import is_concrete
+from ..checks import in_range, is_concrete, positive_float
 from ..likelihood import check_model as guard_model
+from ..typing import Array, PRNGKey, PyTree
 from . import langevin
-from .langevin import LangevinState, _Metric
+from .adaptation import find_reasonable_step_size, flat_inverse_mass_matrix
+from .metric import from_adapt_state
 
 __all__ = ["MALAState", "ULAState", "MALA", "ULA"]
-
-Array = jax.Array
-PyTree = Any
 
 
 class MALAState(NamedTuple):
@@ -44,12 +50,12 @@ class MALAState(NamedTuple):
     Fields: ``i`` (iteration, counting warmup), ``z`` (unconstrained position),
     ``z_grad`` (``grad U(z)``), ``potential_energy`` (``U(z)``), ``accept_prob``
     (``min(1, e^R)`` of the last step; for ULA the would-be MALA value), ``diverging``
-    (last proposal non-finite), ``log_accept_ratio`` (``R``), ``forward_log_prob``
-    (``log q(proposal | z_prev)``), ``backward_log_prob`` (``log q(z_prev | proposal)``),
-    ``proposal`` (unconstrained, same pytree as ``z``), ``noise`` (the standard-normal
-    innovation ``xi``, flattened), ``adapt_state`` (NumPyro's ``HMCAdaptState``;
-    ``adapt_state.step_size`` is the Langevin ``h`` for the NEXT step), ``rng_key`` and
-    ``mean_accept_prob`` (running mean, reset after warmup).
+    (last proposal non-finite, or ``R < -max_delta_energy``), ``log_accept_ratio``
+    (``R``), ``forward_log_prob`` (``log q(proposal | z_prev)``), ``backward_log_prob``
+    (``log q(z_prev | proposal)``), ``proposal`` (unconstrained, same pytree as ``z``),
+    ``noise`` (the standard-normal innovation ``xi``, flattened), ``adapt_state`` (NumPyro's
+    ``HMCAdaptState``; ``adapt_state.step_size`` is the Langevin ``h`` for the NEXT step),
+    ``rng_key`` and ``mean_accept_prob`` (running mean, reset after warmup).
     """
 
     i: Array
@@ -72,29 +78,8 @@ ULAState = MALAState
 """ULA uses the same state type; ``accept_prob`` is MALA's would-be acceptance."""
 
 
-def _check_range(name: str, value: Any, low: float, high: float | None = None) -> None:
-    """Raise ``ValueError`` unless concrete ``value`` lies in ``(low, high)`` (tracers pass)."""
-    if value is None or not is_concrete(value):
-        return
-    arr = np.asarray(value, dtype=float)
-    ok = np.all(np.isfinite(arr)) and np.all(arr > low)
-    if high is not None:
-        ok = ok and np.all(arr < high)
-    if not ok:
-        want = f"in ({low}, {high})" if high is not None else f"> {low} and finite"
-        raise ValueError(f"{name} must be {want}, got {value!r}")
-
-
-def _metric_from_adapt(adapt_state: HMCAdaptState) -> _Metric:
-    """Metric of the functional core from NumPyro's adapt state (no factorisation per step)."""
-    inv = adapt_state.inverse_mass_matrix
-    return _Metric(inv, adapt_state.mass_matrix_sqrt_inv, transposed=jnp.ndim(inv) == 2)
-
-
 class _LangevinKernel(MCMCKernel):
-    """Shared machinery of :class:`MALA` and :class:`ULA` (``_move`` differs)."""
-
-    _move: Callable = staticmethod(langevin.mala_step)
+    """Shared machinery of :class:`MALA` and :class:`ULA`; subclasses define ``_is_adjusted``."""
 
     def __init__(
         self,
@@ -110,6 +95,7 @@ class _LangevinKernel(MCMCKernel):
         temperature: Any = 1.0,
         regularize_mass_matrix: bool = True,
         check_model: bool = True,
+        max_delta_energy: Any = 1000.0,
     ):
         if (model is None) == (potential_fn is None):
             raise ValueError(
@@ -119,21 +105,21 @@ class _LangevinKernel(MCMCKernel):
         if not isinstance(dense_mass, bool):
             raise TypeError(
                 f"dense_mass must be True or False, got {dense_mass!r} (block-structured "
-                "mass matrices are not supported by the Langevin kernels)"
+                "mass-matrix adaptation is not supported by the Langevin kernels; an initial "
+                "inverse_mass_matrix may still be given in NumPyro's structured dict form)"
             )
-        _check_range("step_size", step_size, 0.0)
-        _check_range("target_accept_prob", target_accept_prob, 0.0, 1.0)
-        _check_range("temperature", temperature, 0.0)
+        in_range(target_accept_prob, "target_accept_prob", 0.0, 1.0)
         self._model = model
         self._potential_fn = potential_fn
-        self._step_size = float(step_size) if isinstance(step_size, int) else step_size
+        self._step_size = positive_float(step_size, "step_size")
         self._inverse_mass_matrix = inverse_mass_matrix
         self._adapt_step_size = bool(adapt_step_size)
         self._adapt_mass_matrix = bool(adapt_mass_matrix)
         self._dense_mass = dense_mass
         self._target_accept_prob = target_accept_prob
         self._init_strategy = init_strategy
-        self._temperature = temperature
+        self._temperature = positive_float(temperature, "temperature")
+        self._max_delta_energy = positive_float(max_delta_energy, "max_delta_energy")
         self._regularize_mass_matrix = regularize_mass_matrix
         self._constrained_init = False  # True for a block of numpyro.infer.Gibbs
         self._check_model = bool(check_model)
@@ -143,15 +129,39 @@ class _LangevinKernel(MCMCKernel):
         self._num_warmup = 0
         self._potential_fn_gen = None
         self._postprocess_fn = None
-        self._wa_update = None
         self._sample_fn = None
 
-    # ------------------------------------------------------------ MCMCKernel API
+    def _is_adjusted(self, i: Array) -> Any:
+        """Whether step ``i`` (counting warmup) is Metropolis-corrected: the one variation."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ read-only settings
     @property
     def model(self) -> Callable | None:
         """The NumPyro model (``None`` for a bare ``potential_fn``)."""
         return self._model
 
+    @property
+    def temperature(self) -> Any:
+        """``T`` of the target ``exp(-U / T)``."""
+        return self._temperature
+
+    @property
+    def max_delta_energy(self) -> Any:
+        """A step with ``log_accept_ratio < -max_delta_energy`` is flagged ``diverging``."""
+        return self._max_delta_energy
+
+    @property
+    def target_accept_prob(self) -> Any:
+        """Target of step-size adaptation (MALA's, or ULA's would-be, acceptance)."""
+        return self._target_accept_prob
+
+    @property
+    def num_warmup(self) -> int:
+        """Warmup steps of the current run (set by :meth:`init`)."""
+        return self._num_warmup
+
+    # ------------------------------------------------------------ MCMCKernel API
     @property
     def sample_field(self) -> str:
         return "z"
@@ -209,24 +219,36 @@ class _LangevinKernel(MCMCKernel):
             return unc(init_params) if is_prng_key(rng_key) else jax.vmap(unc)(init_params)
         return init_params
 
-    def _check_inverse_mass_matrix(self, size: int) -> Any:
-        m = self._inverse_mass_matrix
-        if m is None or not is_concrete(m):
-            return m
-        shape = np.shape(m)
-        if shape not in ((size,), (size, size)):
-            raise ValueError(
-                f"inverse_mass_matrix must have shape ({size},) or ({size}, {size}) for "
-                f"{size} unconstrained coordinates, got shape {shape}"
-            )
-        if len(shape) == 2 and not self._dense_mass:
-            # NumPyro's adapter would silently keep only the diagonal
-            raise ValueError(
-                f"inverse_mass_matrix of shape {shape} (dense) needs dense_mass=True; "
-                "with dense_mass=False pass its diagonal, a vector of shape "
-                f"({size},)"
-            )
-        return m
+    def _adapter(self, potential: Callable) -> tuple[Callable, Callable]:
+        """NumPyro's warmup adapter with our reasonable-step search bound to ``potential``."""
+        return warmup_adapter(
+            self._num_warmup,
+            find_reasonable_step_size=partial(find_reasonable_step_size, potential,
+                                              self._temperature),
+            adapt_step_size=self._adapt_step_size,
+            adapt_mass_matrix=self._adapt_mass_matrix,
+            dense_mass=self._dense_mass,
+            target_accept_prob=self._target_accept_prob,
+            regularize_mass_matrix=self._regularize_mass_matrix,
+        )
+
+    def _init_one(self, params: PyTree, key: PRNGKey, potential: Callable) -> MALAState:
+        flat, _ = ravel_pytree(params)
+        inv_mm = flat_inverse_mass_matrix(self._inverse_mass_matrix, params, self._dense_mass)
+        st = langevin.init(params, potential)
+        key, key_wa = random.split(key)
+        h = jax.lax.convert_element_type(self._step_size, flat.dtype)
+        wa_init, _ = self._adapter(potential)
+        wa_state = wa_init((params, st.energy, st.energy_grad), key_wa, h,
+                           inverse_mass_matrix=inv_mm, mass_matrix_size=flat.shape[0])
+        zero = jnp.zeros((), flat.dtype)
+        return MALAState(
+            i=jnp.array(0), z=params, z_grad=st.energy_grad, potential_energy=st.energy,
+            accept_prob=zero, diverging=jnp.array(False), log_accept_ratio=zero,
+            forward_log_prob=zero, backward_log_prob=zero, proposal=params,
+            noise=jnp.zeros_like(flat), adapt_state=wa_state, rng_key=key,
+            mean_accept_prob=zero,
+        )
 
     def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs) -> MALAState:
         """Initial state; a batch of keys (``chain_method="vectorized"``) gives a batch."""
@@ -237,50 +259,14 @@ class _LangevinKernel(MCMCKernel):
             rng_key, key_model = random.split(rng_key)
         init_params = self._init_params(key_model, model_args, model_kwargs, init_params)
         self._num_warmup = int(num_warmup)
-        wa_init, self._wa_update = warmup_adapter(
-            num_warmup,
-            adapt_step_size=self._adapt_step_size,
-            adapt_mass_matrix=self._adapt_mass_matrix,
-            dense_mass=self._dense_mass,
-            target_accept_prob=self._target_accept_prob,
-            regularize_mass_matrix=self._regularize_mass_matrix,
-        )
         potential = self.get_potential_fn(model_args, model_kwargs)
-
-        def init_one(params, key):
-            flat, _ = ravel_pytree(params)
-            inv_mm = self._check_inverse_mass_matrix(flat.shape[0])
-            st = langevin.init(params, potential)
-            key, key_wa = random.split(key)
-            h = jax.lax.convert_element_type(self._step_size, flat.dtype)
-            wa_state = wa_init(
-                (params,), key_wa, h, inverse_mass_matrix=inv_mm,
-                mass_matrix_size=flat.shape[0],
-            )._replace(rng_key=None)
-            zero = jnp.zeros((), flat.dtype)
-            return MALAState(
-                i=jnp.array(0),
-                z=params,
-                z_grad=st.energy_grad,
-                potential_energy=st.energy,
-                accept_prob=zero,
-                diverging=jnp.array(False),
-                log_accept_ratio=zero,
-                forward_log_prob=zero,
-                backward_log_prob=zero,
-                proposal=params,
-                noise=jnp.zeros_like(flat),
-                adapt_state=wa_state,
-                rng_key=key,
-                mean_accept_prob=zero,
-            )
-
+        init_one = partial(self._init_one, potential=potential)
         if vectorized:
             state = jax.vmap(init_one)(init_params, rng_key)
-            self._sample_fn = jax.vmap(self._sample_one, in_axes=(0, None, None))
+            self._sample_fn = self._sample_vectorized
         else:
             state = init_one(init_params, rng_key)
-            self._sample_fn = self._sample_one
+            self._sample_fn = self._sample_single
         e, g = state.potential_energy, state.z_grad
         if is_concrete((e, g)) and not (np.all(np.isfinite(e)) and all(
                 np.all(np.isfinite(v)) for v in jax.tree.leaves(g))):
@@ -292,16 +278,35 @@ class _LangevinKernel(MCMCKernel):
             )
         return state
 
-    def _sample_one(self, state: MALAState, model_args, model_kwargs) -> MALAState:
+    def _sample_single(self, state: MALAState, model_args, model_kwargs) -> MALAState:
+        return self._step(state, state.i, state.adapt_state.window_idx, model_args,
+                          model_kwargs)
+
+    def _sample_vectorized(self, state: MALAState, model_args, model_kwargs) -> MALAState:
+        # All chains share the iteration and the adaptation window. Passing them unbatched
+        # keeps the warmup `lax.cond`s real branches under vmap (a batched predicate would
+        # turn them into selects that run the adapter, with its window-end factorisation
+        # and step-size search, on every sampling step).
+        i, window = state.i[0], state.adapt_state.window_idx[0]
+        return jax.vmap(self._step, in_axes=(0, None, None, None, None))(
+            state, i, window, model_args, model_kwargs)
+
+    def _step(self, state: MALAState, i, window, model_args, model_kwargs) -> MALAState:
+        """One transition of one chain; ``i`` and ``window`` may be unbatched under vmap."""
         potential = self.get_potential_fn(model_args, model_kwargs)
         rng_key, key_step = random.split(state.rng_key)
-        ad = state.adapt_state
-        current = LangevinState(state.z, state.potential_energy, state.z_grad)
-        i = state.i
-        new, info = self._transition(key_step, i, current, potential, ad)
+        key_prop, key_acc = random.split(key_step)
+        ad = state.adapt_state._replace(window_idx=window)
+        current = langevin.LangevinState(state.z, state.potential_energy, state.z_grad)
+        proposal = langevin.propose(key_prop, current, potential, ad.step_size,
+                                    from_adapt_state(ad), self._temperature)
+        new, info = langevin.accept(key_acc, current, proposal, self._is_adjusted(i),
+                                    self._max_delta_energy)
+        _, wa_update = self._adapter(potential)
         adapt_state = jax.lax.cond(
             i < self._num_warmup,
-            lambda a: self._wa_update(i, info.acceptance_rate, (new.position,), a),
+            lambda a: wa_update(i, info.acceptance_rate,
+                                (new.position, new.energy, new.energy_grad), a),
             lambda a: a,
             ad,
         )
@@ -309,26 +314,12 @@ class _LangevinKernel(MCMCKernel):
         n = jnp.where(i < self._num_warmup, itr, itr - self._num_warmup)
         mean_acc = state.mean_accept_prob + (info.acceptance_rate - state.mean_accept_prob) / n
         return MALAState(
-            i=itr,
-            z=new.position,
-            z_grad=new.energy_grad,
-            potential_energy=new.energy,
-            accept_prob=info.acceptance_rate,
-            diverging=info.diverging,
-            log_accept_ratio=info.log_accept_ratio,
-            forward_log_prob=info.forward_log_prob,
-            backward_log_prob=info.backward_log_prob,
-            proposal=info.proposal.position,
-            noise=info.noise,
-            adapt_state=adapt_state,
-            rng_key=rng_key,
-            mean_accept_prob=mean_acc,
-        )
-
-    def _transition(self, key, i, current, potential, adapt_state):
-        return self._move(
-            key, current, potential, adapt_state.step_size, _metric_from_adapt(adapt_state),
-            self._temperature,
+            i=state.i + 1, z=new.position, z_grad=new.energy_grad,
+            potential_energy=new.energy, accept_prob=info.acceptance_rate,
+            diverging=info.diverging, log_accept_ratio=info.log_accept_ratio,
+            forward_log_prob=info.forward_log_prob, backward_log_prob=info.backward_log_prob,
+            proposal=info.proposal.position, noise=info.noise, adapt_state=adapt_state,
+            rng_key=rng_key, mean_accept_prob=mean_acc,
         )
 
     def sample(self, state: MALAState, model_args, model_kwargs) -> MALAState:
@@ -357,7 +348,6 @@ class _LangevinKernel(MCMCKernel):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_sample_fn"] = None
-        state["_wa_update"] = None
         return state
 
 
@@ -365,28 +355,43 @@ class MALA(_LangevinKernel):
     """Metropolis-adjusted Langevin algorithm as a NumPyro kernel.
 
     Proposal ``z' = z - h M^-1 grad U(z) + sqrt(2 h T) M^-1/2 xi``, accepted with
-    ``log r = -(U(z') - U(z)) / T + log q(z | z') - log q(z' | z)``; one potential-and-
-    gradient evaluation per step. Works with ``numpyro.infer.MCMC`` in every chain method.
+    ``log r = -(U(z') - U(z)) / T + log q(z | z') - log q(z' | z)`` (Roberts & Tweedie
+    1996); one potential-and-gradient evaluation per step. Works with
+    ``numpyro.infer.MCMC`` in every chain method.
 
     Parameters
     ----------
-    model, potential_fn
-        Exactly one: a NumPyro model (constrained sites are transformed) or a potential
-        ``U(z)`` on unconstrained positions (then ``MCMC.run`` needs ``init_params``).
+    model
+        A NumPyro model (constrained sites are sampled in unconstrained space). Give
+        exactly one of ``model`` and ``potential_fn``.
+    potential_fn
+        A potential ``U(z)`` on unconstrained positions (then ``MCMC.run`` needs
+        ``init_params``).
     step_size
-        Initial Langevin time step ``h`` (NumPyro's leapfrog ``eps`` corresponds to
-        ``h = eps^2 / 2``; BlackJAX's ``step_size`` is ``h``).
+        Initial Langevin time step ``h > 0`` (NumPyro's leapfrog ``eps`` corresponds to
+        ``h = eps^2 / 2``; BlackJAX's ``step_size`` is ``h``). With ``adapt_step_size`` it
+        is only the start of a search for a reasonable ``h``.
     inverse_mass_matrix
-        Initial ``M^-1``: ``None`` (identity), a vector or a square matrix.
-    adapt_step_size, adapt_mass_matrix, dense_mass
-        Warmup adaptation of ``h`` (dual averaging) and of a diagonal or dense ``M^-1``.
+        Initial ``M^-1``: ``None`` (identity), a vector (diagonal), a square matrix (dense,
+        needs ``dense_mass=True``) over the flattened unconstrained coordinates, or NumPyro's
+        structured form, a dict keyed by tuples of site names, e.g.
+        ``{("a",): jnp.ones(3), ("b", "c"): jnp.eye(5)}`` (sites not named get identity).
+    adapt_step_size
+        Tune ``h`` during warmup: a reasonable initial ``h`` (acceptance near 0.8) at the
+        start of warmup and of each mass-matrix window, then dual averaging of ``log h``
+        toward ``target_accept_prob`` (Hoffman & Gelman 2014).
+    adapt_mass_matrix
+        Estimate ``M^-1`` during warmup (Welford covariance in Stan's windows).
+    dense_mass
+        ``True``: adapt a dense ``M^-1``; ``False``: a diagonal one. NumPyro's list of
+        site tuples (block-structured adaptation) is refused with ``TypeError``.
     target_accept_prob
-        Acceptance probability targeted by step-size adaptation (default 0.574, the
-        optimal MALA rate of Roberts & Rosenthal 1998).
+        Acceptance probability targeted by step-size adaptation, in ``(0, 1)`` (default
+        0.574, the optimal MALA rate of Roberts & Rosenthal 1998).
     init_strategy
         NumPyro per-site initialisation strategy (model only).
     temperature
-        ``T`` of the target ``exp(-U / T)``; 1 samples the model.
+        ``T > 0`` of the target ``exp(-U / T)``; 1 samples the model.
     regularize_mass_matrix
         Shrink the adapted ``M^-1`` toward the identity, as NumPyro's HMC does.
     check_model
@@ -394,31 +399,72 @@ class MALA(_LangevinKernel):
         :class:`~numpyro_ebm.DoublyIntractableError` if an unnormalized energy's parameters
         depend on latent sites (its ``log Z(theta)`` would be missing). Pass ``False`` only
         when ``Z`` truly does not depend on them (e.g. a pure location shift).
+    max_delta_energy
+        A step whose log acceptance ratio is below ``-max_delta_energy`` is flagged
+        ``diverging`` (NumPyro's HMC meaning: an energy error above 1000 by default), as is
+        every non-finite proposal.
+
+    Raises
+    ------
+    ValueError
+        Both or neither of ``model`` / ``potential_fn``; a non-positive or non-finite
+        ``step_size``, ``temperature`` or ``max_delta_energy``; ``target_accept_prob``
+        outside ``(0, 1)``. Shapes of ``inverse_mass_matrix`` are checked at ``init``.
     """
+
+    def _is_adjusted(self, i: Array) -> bool:
+        return True
 
 
 class ULA(_LangevinKernel):
     """Unadjusted Langevin algorithm as a NumPyro kernel (always moves; biased in ``h``).
 
-    Same move and parameters as :class:`MALA`, without the accept step: it samples
-    ``exp(-U / T)`` only as ``h -> 0`` (bias of order ``h``). Non-finite proposals are
+    Same move as :class:`MALA` without the accept step: it samples ``exp(-U / T)`` only as
+    ``h -> 0`` (bias of order ``h``; Durmus & Moulines 2017). Non-finite proposals are
     flagged ``diverging`` and the chain stays. ``accept_prob`` holds the acceptance
     probability MALA would have had; step-size adaptation (on by default) steers it toward
-    ``target_accept_prob`` (default 0.9, a small bias); pass ``adapt_step_size=False`` for
-    a fixed ``h``.
+    ``target_accept_prob``; pass ``adapt_step_size=False`` for a fixed ``h``.
 
     Parameters
     ----------
+    model
+        A NumPyro model (constrained sites are sampled in unconstrained space). Give
+        exactly one of ``model`` and ``potential_fn``.
+    potential_fn
+        A potential ``U(z)`` on unconstrained positions (then ``MCMC.run`` needs
+        ``init_params``).
+    step_size
+        Initial Langevin time step ``h > 0`` (``h = eps^2 / 2`` for a leapfrog ``eps``).
+    inverse_mass_matrix
+        Initial ``M^-1``: ``None``, a vector, a square matrix (needs ``dense_mass=True``) or
+        NumPyro's structured dict keyed by tuples of site names (see :class:`MALA`).
+    adapt_step_size
+        Tune ``h`` during warmup on the would-be MALA acceptance (reasonable initial ``h``,
+        then dual averaging).
+    adapt_mass_matrix
+        Estimate ``M^-1`` during warmup (Welford covariance in Stan's windows).
+    dense_mass
+        ``True``: adapt a dense ``M^-1``; ``False``: a diagonal one.
     target_accept_prob
-        Target of step-size adaptation for the would-be MALA acceptance (default 0.9).
+        Target of step-size adaptation for the would-be MALA acceptance (default 0.9: a
+        small discretisation bias).
+    init_strategy
+        NumPyro per-site initialisation strategy (model only).
+    temperature
+        ``T > 0`` of the target ``exp(-U / T)``.
+    regularize_mass_matrix
+        Shrink the adapted ``M^-1`` toward the identity, as NumPyro's HMC does.
     metropolis_warmup
         If true (default), warmup steps are Metropolis-corrected (the same proposal,
         accepted with MALA's rule) so that trial step sizes of the adapter cannot throw
         the chain far out of the typical set; sampling steps are always unadjusted. With
         ``False``, warmup is unadjusted too.
+    check_model
+        Run the doubly-intractable guard :func:`numpyro_ebm.check_model` at init.
+    max_delta_energy
+        A step whose would-be log acceptance ratio is below ``-max_delta_energy`` is
+        flagged ``diverging`` (default 1000), as is every non-finite proposal.
     """
-
-    _move = staticmethod(langevin.ula_step)
 
     def __init__(
         self,
@@ -435,20 +481,22 @@ class ULA(_LangevinKernel):
         regularize_mass_matrix: bool = True,
         metropolis_warmup: bool = True,
         check_model: bool = True,
+        max_delta_energy: Any = 1000.0,
     ):
         super().__init__(
-            model, potential_fn, step_size, inverse_mass_matrix, adapt_step_size,
-            adapt_mass_matrix, dense_mass, target_accept_prob, init_strategy, temperature,
-            regularize_mass_matrix, check_model,
+            model=model, potential_fn=potential_fn, step_size=step_size,
+            inverse_mass_matrix=inverse_mass_matrix, adapt_step_size=adapt_step_size,
+            adapt_mass_matrix=adapt_mass_matrix, dense_mass=dense_mass,
+            target_accept_prob=target_accept_prob, init_strategy=init_strategy,
+            temperature=temperature, regularize_mass_matrix=regularize_mass_matrix,
+            check_model=check_model, max_delta_energy=max_delta_energy,
         )
         self._metropolis_warmup = bool(metropolis_warmup)
 
-    def _transition(self, key, i, current, potential, adapt_state):
-        key_move, key_acc = random.split(key)
-        new, info = super()._transition(key_move, i, current, potential, adapt_state)
-        if not self._metropolis_warmup:
-            return new, info
-        u = random.uniform(key_acc, (), info.log_accept_ratio.dtype)
-        reject = (i < self._num_warmup) & ~(jnp.log(u) < info.log_accept_ratio)
-        new = jax.tree.map(lambda a, b: jnp.where(reject, a, b), current, new)
-        return new, info._replace(is_accepted=info.is_accepted & ~reject)
+    @property
+    def metropolis_warmup(self) -> bool:
+        """Whether warmup steps are Metropolis-corrected."""
+        return self._metropolis_warmup
+
+    def _is_adjusted(self, i: Array) -> Any:
+        return (i < self._num_warmup) if self._metropolis_warmup else False

@@ -1,7 +1,7 @@
-"""Functional Langevin core: ``init``, ``ula_step``, ``mala_step`` over NamedTuple states.
+"""Functional Langevin core: ``init``, ``propose``, ``accept``, ``mala_step``, ``ula_step``.
 
-Convention (DESIGN.md): with time step ``h``, inverse mass matrix ``M^-1`` and temperature
-``T``, the proposal is
+With time step ``h``, inverse mass matrix ``M^-1`` and temperature ``T`` the proposal is
+(docs/conventions.md)
 
     x' = x - h M^-1 grad E(x) + sqrt(2 h T) M^-1/2 xi,    xi ~ N(0, I),
 
@@ -9,9 +9,18 @@ i.e. ``q(x' | x) = N(x - h M^-1 grad E(x), 2 h T M^-1)``; the target is ``exp(-E
 MALA accepts with ``log r = -(E(x') - E(x)) / T + log q(x | x') - log q(x' | x)``;
 ULA always moves but records the ratio MALA would have used.
 
+The pieces, as BlackJAX factors a kernel (a proposal, then an accept step):
+
+- :func:`propose` makes a :class:`LangevinProposal` (the new state, the innovation, both
+  proposal log densities and the log acceptance ratio);
+- :func:`metropolis_hastings` is the accept decision, written once; :func:`accept` turns a
+  proposal into the next state and a :class:`LangevinInfo`, Metropolis-adjusted or not;
+- :func:`mala_step` and :func:`ula_step` are ``propose`` followed by ``accept``.
+
 Positions may be arrays or pytrees (flattened internally). ``inverse_mass_matrix`` is
-``None`` (identity), a vector (diagonal, one entry per flattened coordinate) or a square
-matrix (dense). One energy-and-gradient evaluation per step: the state caches both.
+``None`` (identity), a vector (diagonal, one entry per flattened coordinate), a square
+matrix (dense) or a :class:`~numpyro_ebm.infer.metric.Metric`. One energy-and-gradient
+evaluation per step: the state caches both.
 """
 
 from __future__ import annotations
@@ -24,17 +33,27 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from ..typing import Array, PRNGKey, PyTree
+from .metric import Metric, make_metric
+
 __all__ = [
+    "DEFAULT_MAX_DELTA_ENERGY",
     "LangevinState",
+    "LangevinProposal",
     "LangevinInfo",
+    "Metric",
     "init",
-    "ula_step",
+    "propose",
+    "metropolis_hastings",
+    "accept",
     "mala_step",
+    "ula_step",
     "proposal_log_density",
 ]
 
-Array = jax.Array
-PyTree = Any
+DEFAULT_MAX_DELTA_ENERGY = 1000.0
+"""A step whose log acceptance ratio is below ``-1000`` is ``diverging`` (NumPyro's HMC
+flags a transition whose energy error exceeds ``max_delta_energy = 1000``)."""
 
 
 class LangevinState(NamedTuple):
@@ -45,8 +64,40 @@ class LangevinState(NamedTuple):
     energy_grad: PyTree
 
 
+class LangevinProposal(NamedTuple):
+    """One Langevin proposal from a state ``x`` (what :func:`propose` returns).
+
+    Attributes
+    ----------
+    state
+        The proposed :class:`LangevinState` ``x'`` (position, energy, gradient).
+    noise
+        The standard-normal innovation ``xi``, flattened, shape ``(n,)``.
+    forward_log_prob
+        ``log q(x' | x)``.
+    backward_log_prob
+        ``log q(x | x')`` (``-inf`` for a non-finite proposal).
+    log_accept_ratio
+        ``-(E(x') - E(x)) / T + log q(x | x') - log q(x' | x)``; ``-inf`` when the proposal
+        or the ratio is non-finite or NaN.
+    is_finite
+        The proposal's position, energy and gradient are all finite.
+    """
+
+    state: LangevinState
+    noise: Array
+    forward_log_prob: Array
+    backward_log_prob: Array
+    log_accept_ratio: Array
+    is_finite: Array
+
+
 class LangevinInfo(NamedTuple):
-    """What one step did. ``acceptance_rate`` is ``min(1, exp(log_accept_ratio))``."""
+    """What one step did. ``acceptance_rate`` is ``min(1, exp(log_accept_ratio))``.
+
+    ``diverging`` flags a non-finite proposal or a log acceptance ratio below
+    ``-max_delta_energy`` (NumPyro's meaning: an energy error beyond ``max_delta_energy``).
+    """
 
     acceptance_rate: Array
     is_accepted: Array
@@ -55,7 +106,7 @@ class LangevinInfo(NamedTuple):
     backward_log_prob: Array  # log q(x | x')
     proposal: LangevinState
     noise: Array  # the standard-normal innovation xi (flattened)
-    diverging: Array  # energy or gradient non-finite at the proposal
+    diverging: Array
 
 
 def init(position: PyTree, energy_fn: Callable[[PyTree], Array]) -> LangevinState:
@@ -64,81 +115,19 @@ def init(position: PyTree, energy_fn: Callable[[PyTree], Array]) -> LangevinStat
     return LangevinState(position, energy, grad)
 
 
-class _Metric:
-    """``M^-1`` (identity, diagonal or dense) with a square root ``B``, ``B B^T = M^-1``.
-
-    ``factor`` is ``sqrt(M^-1)`` for a diagonal metric and a lower-triangular matrix for a
-    dense one: ``B = factor`` (a Cholesky factor) or ``B = factor^T`` when ``transposed``
-    (NumPyro's ``mass_matrix_sqrt_inv`` ``S`` has ``S^T S = M^-1``). Built inside traced
-    code only; not a pytree.
-    """
-
-    __slots__ = ("inv_mass", "factor", "transposed")
-
-    def __init__(self, inv_mass=None, factor=None, transposed=False):
-        self.inv_mass = inv_mass
-        self.factor = factor
-        self.transposed = transposed
-
-    @property
-    def dense(self) -> bool:
-        return self.inv_mass is not None and self.inv_mass.ndim == 2
-
-    def mul(self, v):  # M^-1 v
-        if self.inv_mass is None:
-            return v
-        return self.inv_mass @ v if self.dense else self.inv_mass * v
-
-    def sqrt_mul(self, v):  # B v
-        if self.inv_mass is None:
-            return v
-        if not self.dense:
-            return self.factor * v
-        return (self.factor.T if self.transposed else self.factor) @ v
-
-    def whiten(self, v):  # B^-1 v
-        if self.inv_mass is None:
-            return v
-        if not self.dense:
-            return v / self.factor
-        return jax.scipy.linalg.solve_triangular(
-            self.factor, v, lower=True, trans=1 if self.transposed else 0
-        )
-
-    def half_logdet(self, dtype):  # 0.5 log det M^-1 = log |det B|
-        if self.inv_mass is None:
-            return jnp.zeros((), dtype)
-        d = jnp.diag(self.factor) if self.dense else self.factor
-        return jnp.sum(jnp.log(jnp.abs(d)))
-
-
-def _metric(inverse_mass_matrix, n, dtype) -> _Metric:
-    if isinstance(inverse_mass_matrix, _Metric):
-        return inverse_mass_matrix
-    if inverse_mass_matrix is None:
-        return _Metric()
-    m = jnp.asarray(inverse_mass_matrix, dtype)
-    if m.shape == (n,):
-        return _Metric(m, jnp.sqrt(m))
-    if m.shape == (n, n):
-        return _Metric(m, jnp.linalg.cholesky(m))
-    raise ValueError(
-        f"inverse_mass_matrix must be None, a vector of size {n} or an ({n}, {n}) matrix "
-        f"(n = number of flattened coordinates); got shape {m.shape}"
-    )
-
-
 def proposal_log_density(
     x_to: Array, x_from: Array, grad_from: Array, step_size: Any,
     inverse_mass_matrix: Any = None, temperature: Any = 1.0,
 ) -> Array:
-    """``log q(x_to | x_from)`` for flat arrays: ``N(x_from - h M^-1 g, 2 h T M^-1)``."""
-    n = x_to.shape[-1]
-    metric = _metric(inverse_mass_matrix, n, x_to.dtype)
+    """``log q(x_to | x_from)`` for flat arrays: ``N(x_from - h M^-1 g, 2 h T M^-1)``.
+
+    ``inverse_mass_matrix`` is ``None``, a vector, a matrix or a :class:`Metric`.
+    """
+    metric = make_metric(inverse_mass_matrix, x_to.shape[-1], x_to.dtype)
     return _log_q(x_to, x_from, grad_from, step_size, metric, temperature)
 
 
-def _log_q(x_to, x_from, grad_from, h, metric, T):
+def _log_q(x_to, x_from, grad_from, h, metric: Metric, T):
     n = x_to.shape[-1]
     scale = jnp.sqrt(2.0 * h * T)
     z = metric.whiten(x_to - x_from + h * metric.mul(grad_from)) / scale
@@ -146,14 +135,26 @@ def _log_q(x_to, x_from, grad_from, h, metric, T):
             - 0.5 * n * math.log(2 * math.pi))
 
 
-def _propose(key, state, energy_fn, step_size, inverse_mass_matrix, temperature):
+def propose(
+    key: PRNGKey,
+    state: LangevinState,
+    energy_fn: Callable[[PyTree], Array],
+    step_size: Any,
+    inverse_mass_matrix: Any = None,
+    temperature: Any = 1.0,
+) -> LangevinProposal:
+    """Draw ``x' = x - h M^-1 grad E(x) + sqrt(2 h T) B xi`` and score it for MH.
+
+    Arguments as in :func:`mala_step`. A non-finite proposal (NaN/inf position, energy or
+    gradient) gets ``log_accept_ratio = -inf`` and ``is_finite = False``; so does a NaN
+    ratio (for example from a non-finite current energy): it can never be accepted.
+    """
     x, unravel = ravel_pytree(state.position)
     g, _ = ravel_pytree(state.energy_grad)
-    n = x.shape[0]
-    dtype = x.dtype
+    n, dtype = x.shape[0], x.dtype
     h = jnp.asarray(step_size, dtype)
     T = jnp.asarray(temperature, dtype)
-    metric = _metric(inverse_mass_matrix, n, dtype)
+    metric = make_metric(inverse_mass_matrix, n, dtype)
     xi = jax.random.normal(key, (n,), dtype)
     scale = jnp.sqrt(2.0 * h * T)
     x_new = x - h * metric.mul(g) + scale * metric.sqrt_mul(xi)
@@ -161,7 +162,7 @@ def _propose(key, state, energy_fn, step_size, inverse_mass_matrix, temperature)
     g_new, _ = ravel_pytree(g_new_tree)
     e_new = jnp.asarray(e_new, dtype)
     finite = jnp.isfinite(e_new) & jnp.all(jnp.isfinite(g_new)) & jnp.all(jnp.isfinite(x_new))
-    # log q(x'|x): the forward residual is exactly scale * M^-1/2 xi.
+    # log q(x'|x): the forward residual is exactly scale * B xi.
     const = -n * jnp.log(scale) - metric.half_logdet(dtype) - 0.5 * n * math.log(2 * math.pi)
     fwd = -0.5 * jnp.sum(xi**2) + const
     # Guard the backward term against NaN from a non-finite proposal.
@@ -170,30 +171,79 @@ def _propose(key, state, energy_fn, step_size, inverse_mass_matrix, temperature)
     bwd = _log_q(x, x_safe, g_safe, h, metric, T)
     e_safe = jnp.where(finite, e_new, jnp.asarray(state.energy, dtype))
     log_ratio = -(e_safe - state.energy) / T + bwd - fwd
-    # A NaN ratio (e.g. a non-finite current energy) must reject, never propagate.
-    finite_ratio = finite & ~jnp.isnan(log_ratio)
-    log_ratio = jnp.where(finite_ratio, log_ratio, -jnp.inf)
+    log_ratio = jnp.where(finite & ~jnp.isnan(log_ratio), log_ratio, -jnp.inf)
     bwd = jnp.where(finite, bwd, -jnp.inf)
-    proposal = LangevinState(unravel(x_new), e_new, unravel(g_new))
-    return proposal, xi, fwd, bwd, log_ratio, finite
+    new_state = LangevinState(unravel(x_new), e_new, unravel(g_new))
+    return LangevinProposal(new_state, xi, fwd, bwd, log_ratio, finite)
 
 
-def _select(pred, a: LangevinState, b: LangevinState) -> LangevinState:
-    return jax.tree.map(lambda u, v: jnp.where(pred, u, v), a, b)
+def metropolis_hastings(key: PRNGKey, log_accept_ratio: Array) -> tuple[Array, Array]:
+    """The Metropolis-Hastings decision: ``(is_accepted, acceptance_rate)``.
+
+    Accepts with probability ``min(1, exp(log_accept_ratio))``; a NaN or ``-inf`` ratio
+    rejects. This is the one accept rule of the library (MALA, the ULA kernel's metropolised
+    warmup, replica swaps).
+    """
+    log_ratio = jnp.where(jnp.isnan(log_accept_ratio), -jnp.inf, log_accept_ratio)
+    rate = jnp.exp(jnp.minimum(log_ratio, 0.0))
+    u = jax.random.uniform(key, jnp.shape(log_ratio), rate.dtype)
+    return jnp.log(u) < log_ratio, rate
+
+
+def accept(
+    key: PRNGKey | None,
+    state: LangevinState,
+    proposal: LangevinProposal,
+    adjusted: Any = True,
+    max_delta_energy: Any = DEFAULT_MAX_DELTA_ENERGY,
+) -> tuple[LangevinState, LangevinInfo]:
+    """Next state from ``state`` and its ``proposal``, with or without the MH correction.
+
+    Parameters
+    ----------
+    key
+        PRNG key of the accept draw; unused (may be ``None``) when ``adjusted`` is ``False``.
+    state, proposal
+        The current state and a :class:`LangevinProposal` made from it.
+    adjusted
+        ``True`` (MALA): accept with :func:`metropolis_hastings`; ``False`` (ULA): move
+        whenever the proposal is finite. A traced boolean chooses per call (the ULA kernel's
+        metropolised warmup).
+    max_delta_energy
+        ``info.diverging`` flags a non-finite proposal or ``log_accept_ratio <
+        -max_delta_energy``.
+
+    Returns
+    -------
+    ``(new_state, info)``; a non-finite proposal is never taken.
+    """
+    rate = jnp.exp(jnp.minimum(proposal.log_accept_ratio, 0.0))
+    if adjusted is False:
+        moved = proposal.is_finite
+    else:
+        mh_accepted, rate = metropolis_hastings(key, proposal.log_accept_ratio)
+        moved = proposal.is_finite & jnp.where(adjusted, mh_accepted, True)
+    new_state = jax.tree.map(lambda a, b: jnp.where(moved, a, b), proposal.state, state)
+    diverging = ~proposal.is_finite | (proposal.log_accept_ratio < -max_delta_energy)
+    info = LangevinInfo(rate, moved, proposal.log_accept_ratio, proposal.forward_log_prob,
+                        proposal.backward_log_prob, proposal.state, proposal.noise, diverging)
+    return new_state, info
 
 
 def mala_step(
-    key: Any,
+    key: PRNGKey,
     state: LangevinState,
     energy_fn: Callable[[PyTree], Array],
     step_size: Any,
     inverse_mass_matrix: Any = None,
     temperature: Any = 1.0,
+    max_delta_energy: Any = DEFAULT_MAX_DELTA_ENERGY,
 ) -> tuple[LangevinState, LangevinInfo]:
     """One Metropolis-adjusted Langevin step; non-finite proposals are rejected.
 
     Proposal ``x' = x - h M^-1 grad E(x) + sqrt(2 h T) M^-1/2 xi``, accepted with
-    probability ``min(1, exp(-(E(x') - E(x)) / T + log q(x | x') - log q(x' | x)))``.
+    probability ``min(1, exp(-(E(x') - E(x)) / T + log q(x | x') - log q(x' | x)))``
+    (Roberts & Tweedie 1996).
 
     Parameters
     ----------
@@ -207,33 +257,30 @@ def mala_step(
         Langevin time step ``h > 0``.
     inverse_mass_matrix
         ``None`` (identity), a vector (diagonal) or a matrix (dense) over the flattened
-        coordinates.
+        coordinates, or a :class:`Metric` (factorised once, outside the loop).
     temperature
         ``T`` of the target ``exp(-E / T)``.
+    max_delta_energy
+        ``info.diverging`` flags a step with ``log_accept_ratio < -max_delta_energy``
+        (and every non-finite proposal).
 
     Returns
     -------
     ``(new_state, info)`` with :class:`LangevinInfo`.
     """
     k_prop, k_acc = jax.random.split(key)
-    proposal, xi, fwd, bwd, log_ratio, finite = _propose(
-        k_prop, state, energy_fn, step_size, inverse_mass_matrix, temperature
-    )
-    accept_prob = jnp.minimum(1.0, jnp.exp(jnp.minimum(log_ratio, 0.0)))
-    u = jax.random.uniform(k_acc, (), accept_prob.dtype)
-    accepted = finite & (jnp.log(u) < log_ratio)
-    new_state = _select(accepted, proposal, state)
-    info = LangevinInfo(accept_prob, accepted, log_ratio, fwd, bwd, proposal, xi, ~finite)
-    return new_state, info
+    proposal = propose(k_prop, state, energy_fn, step_size, inverse_mass_matrix, temperature)
+    return accept(k_acc, state, proposal, True, max_delta_energy)
 
 
 def ula_step(
-    key: Any,
+    key: PRNGKey,
     state: LangevinState,
     energy_fn: Callable[[PyTree], Array],
     step_size: Any,
     inverse_mass_matrix: Any = None,
     temperature: Any = 1.0,
+    max_delta_energy: Any = DEFAULT_MAX_DELTA_ENERGY,
 ) -> tuple[LangevinState, LangevinInfo]:
     """One unadjusted Langevin step (always moves unless the proposal is non-finite).
 
@@ -241,10 +288,5 @@ def ula_step(
     ``info.log_accept_ratio`` is the ratio MALA *would* have used, so diagnostics can
     measure ULA's discretisation bias; ``info.acceptance_rate`` is its ``min(1, e^R)``.
     """
-    proposal, xi, fwd, bwd, log_ratio, finite = _propose(
-        key, state, energy_fn, step_size, inverse_mass_matrix, temperature
-    )
-    accept_prob = jnp.minimum(1.0, jnp.exp(jnp.minimum(log_ratio, 0.0)))
-    new_state = _select(finite, proposal, state)
-    info = LangevinInfo(accept_prob, finite, log_ratio, fwd, bwd, proposal, xi, ~finite)
-    return new_state, info
+    proposal = propose(key, state, energy_fn, step_size, inverse_mass_matrix, temperature)
+    return accept(None, state, proposal, False, max_delta_energy)

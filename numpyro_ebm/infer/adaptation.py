@@ -1,0 +1,174 @@
+"""Warmup helpers of the Langevin kernels: a reasonable initial step and the initial metric.
+
+- :func:`find_reasonable_step_size`: NumPyro's heuristic (Hoffman & Gelman 2014, Alg. 4)
+  for one Langevin step: scale ``h`` by 4 (a leapfrog ``eps`` by 2, since ``h = eps^2/2``)
+  until the acceptance of one proposal crosses 0.8. NumPyro's warmup adapter calls it at
+  init and at the end of each mass-matrix window and centres dual averaging on ``10 h``.
+- :func:`flat_inverse_mass_matrix`: the initial ``M^-1`` over the flattened coordinates,
+  from ``None``, a vector, a matrix, or NumPyro's structured form (a dict whose keys are
+  tuples of site names and whose values are the blocks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from ..typing import Array, PRNGKey, PyTree
+from .langevin import LangevinState, propose
+from .metric import make_metric
+
+__all__ = ["find_reasonable_step_size", "flat_inverse_mass_matrix"]
+
+_TARGET_LOG_ACCEPT = float(np.log(0.8))
+
+
+def find_reasonable_step_size(
+    potential_fn: Callable[[PyTree], Array],
+    temperature: Any,
+    step_size: Any,
+    inverse_mass_matrix: Any,
+    z_info: tuple[PyTree, Array, PyTree],
+    rng_key: PRNGKey,
+) -> Array:
+    """A Langevin step ``h`` near the edge of 80% acceptance, from ``step_size``.
+
+    Multiplies ``h`` by 4 while one proposal from ``z`` has acceptance above 0.8, or divides
+    it by 4 while it is below (a NaN or non-finite proposal counts as below), and stops at
+    the first change of direction (NumPyro's ``find_reasonable_step_size`` for one leapfrog
+    step, whose ``eps`` doubles when our ``h`` quadruples). Bind ``potential_fn`` and
+    ``temperature`` with :func:`functools.partial` to get the callable NumPyro's
+    ``warmup_adapter`` expects.
+
+    Parameters
+    ----------
+    potential_fn
+        ``U(z)`` (the energy of the chain).
+    temperature
+        ``T`` of the target ``exp(-U / T)``.
+    step_size
+        Starting ``h > 0``.
+    inverse_mass_matrix
+        Flat ``M^-1`` (vector or matrix), as NumPyro's adapter holds it.
+    z_info
+        ``(z, U(z), grad U(z))``.
+    rng_key
+        PRNG key of the trial proposals.
+    """
+    z, pe, grad = z_info
+    flat, _ = ravel_pytree(z)
+    metric = make_metric(inverse_mass_matrix, flat.shape[0], flat.dtype)
+    state = LangevinState(z, pe, grad)
+    h0 = jnp.asarray(step_size, flat.dtype)
+    finfo = jnp.finfo(h0.dtype)
+    zero, one = jnp.zeros((), jnp.int32), jnp.ones((), jnp.int32)
+
+    def body(carry):
+        h, _, direction, key = carry
+        key, sub = jax.random.split(key)
+        h = h * 4.0 ** direction.astype(h.dtype)
+        ratio = propose(sub, state, potential_fn, h, metric, temperature).log_accept_ratio
+        return h, direction, jnp.where(ratio > _TARGET_LOG_ACCEPT, one, -one), key
+
+    def cond(carry):
+        h, last, direction, _ = carry
+        in_range = ((h > finfo.tiny) | (direction >= 0)) & ((h < finfo.max) | (direction <= 0))
+        return in_range & ((last == 0) | (direction == last))
+
+    return jax.lax.while_loop(cond, body, (h0, zero, zero, rng_key))[0]
+
+
+def _site_indices(z: dict) -> dict[str, np.ndarray]:
+    """Flat (``ravel_pytree``) indices of each site of a dict of unconstrained values."""
+    index: dict[str, list[np.ndarray]] = {}
+    offset = 0
+    for path, leaf in jax.tree_util.tree_flatten_with_path(z)[0]:  # ravel_pytree's order
+        k = int(np.prod(jnp.shape(leaf), dtype=int))
+        index.setdefault(path[0].key, []).append(np.arange(offset, offset + k))
+        offset += k
+    return {site: np.concatenate(parts) for site, parts in index.items()}
+
+
+def _structured_form_error(detail: str) -> ValueError:
+    return ValueError(
+        "inverse_mass_matrix as a dict must be NumPyro's structured form: keys are tuples "
+        "of site names, e.g. {('a',): jnp.ones(3), ('b', 'c'): jnp.eye(5)}, each value a "
+        "vector (diagonal block) or a square matrix (dense block) over those sites' "
+        f"unconstrained coordinates in the order of the tuple; {detail}"
+    )
+
+
+def _from_structured(blocks: dict, z: Any, dense_mass: bool, size: int) -> Array:
+    """A flat ``M^-1`` (vector, or dense block-diagonal matrix) from NumPyro's dict form."""
+    if not isinstance(z, dict):
+        raise _structured_form_error(
+            f"the positions are not a dict of sites (got {type(z).__name__})")
+    index = _site_indices(z)
+    seen: set[str] = set()
+    dtype = ravel_pytree(z)[0].dtype
+    out = jnp.eye(size, dtype=dtype) if dense_mass else jnp.ones(size, dtype)
+    for sites, block in blocks.items():
+        if not (isinstance(sites, tuple) and sites and all(isinstance(s, str) for s in sites)):
+            raise _structured_form_error(f"got the key {sites!r}")
+        unknown = [s for s in sites if s not in index]
+        if unknown or seen.intersection(sites):
+            raise _structured_form_error(
+                f"key {sites!r} names unknown or repeated sites (sites: {sorted(index)})")
+        seen.update(sites)
+        idx = np.concatenate([index[s] for s in sites])
+        k = idx.shape[0]
+        shape = tuple(np.shape(block))
+        if shape not in ((k,), (k, k)):
+            raise _structured_form_error(
+                f"the block {sites!r} has shape {shape}, expected ({k},) or ({k}, {k})")
+        if len(shape) == 2 and not dense_mass:
+            raise ValueError(
+                f"inverse_mass_matrix block {sites!r} of shape {shape} (dense) needs "
+                f"dense_mass=True; with dense_mass=False pass its diagonal, shape ({k},)")
+        block = jnp.asarray(block, dtype)
+        if dense_mass:
+            block = jnp.diag(block) if block.ndim == 1 else block
+            out = out.at[np.ix_(idx, idx)].set(block)
+        else:
+            out = out.at[idx].set(block)
+    return out
+
+
+def flat_inverse_mass_matrix(inverse_mass_matrix: Any, z: PyTree, dense_mass: bool) -> Any:
+    """The initial ``M^-1`` over ``ravel_pytree(z)``'s coordinates, or ``None`` (identity).
+
+    Accepts ``None``, a vector ``(n,)``, a matrix ``(n, n)`` (needs ``dense_mass=True``) or
+    NumPyro's structured dict ``{(site, ...): block}``; sites not named in the dict get an
+    identity block. Only concrete shapes are checked (values may be tracers).
+
+    Raises
+    ------
+    ValueError
+        A wrong shape, a dense matrix with ``dense_mass=False``, or a malformed dict (the
+        message names the expected form).
+    """
+    m = inverse_mass_matrix
+    size = ravel_pytree(z)[0].shape[0]
+    if m is None:
+        return None
+    if isinstance(m, dict):
+        return _from_structured(m, z, dense_mass, size)
+    shape = tuple(np.shape(m))
+    if shape not in ((size,), (size, size)):
+        raise ValueError(
+            f"inverse_mass_matrix must have shape ({size},) or ({size}, {size}) for "
+            f"{size} unconstrained coordinates, got shape {shape} (or pass NumPyro's "
+            "structured form, a dict keyed by tuples of site names)"
+        )
+    if len(shape) == 2 and not dense_mass:
+        # NumPyro's adapter would silently keep only the diagonal
+        raise ValueError(
+            f"inverse_mass_matrix of shape {shape} (dense) needs dense_mass=True; with "
+            f"dense_mass=False pass its diagonal, a vector of shape ({size},)"
+        )
+    return m

@@ -1,0 +1,120 @@
+"""The metric of a Langevin move: an inverse mass matrix ``M^-1`` and its square-root factor.
+
+The move (docs/conventions.md) is ``x' = x - h M^-1 grad E(x) + sqrt(2 h T) B xi`` with
+``B B^T = M^-1``. A :class:`Metric` holds ``M^-1``, ``B`` and ``B^-1`` over the *flattened*
+coordinates (``jax.flatten_util.ravel_pytree`` order), so a step needs no factorisation:
+
+- identity: all three fields ``None``;
+- diagonal: three vectors of shape ``(n,)`` (``B = sqrt(M^-1)``);
+- dense: three ``(n, n)`` matrices, ``B`` triangular (lower for :func:`make_metric`, upper
+  for NumPyro's adapted ``mass_matrix_sqrt_inv`` transposed, see :func:`from_adapt_state`).
+
+A ``Metric`` is a pytree (a NamedTuple), so it can be passed through ``jit``/``vmap``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ..typing import Array
+
+__all__ = ["Metric", "make_metric", "from_adapt_state"]
+
+
+class Metric(NamedTuple):
+    """``M^-1`` with a triangular square root ``B`` (``B B^T = M^-1``) and ``B^-1``.
+
+    Build one with :func:`make_metric` (from ``None``, a vector or a matrix) or
+    :func:`from_adapt_state` (from NumPyro's ``HMCAdaptState``, no factorisation).
+
+    Attributes
+    ----------
+    inverse_mass_matrix
+        ``None`` (identity), shape ``(n,)`` (diagonal) or ``(n, n)`` (dense).
+    sqrt_factor
+        ``B`` with ``B B^T = M^-1``: ``sqrt(M^-1)`` for a diagonal metric, a triangular
+        matrix for a dense one; ``None`` for the identity.
+    inverse_sqrt_factor
+        ``B^-1`` (same shape as ``B``); ``None`` for the identity.
+    """
+
+    inverse_mass_matrix: Array | None = None
+    sqrt_factor: Array | None = None
+    inverse_sqrt_factor: Array | None = None
+
+    @property
+    def is_dense(self) -> bool:
+        """True for a dense ``(n, n)`` metric."""
+        return self.inverse_mass_matrix is not None and jnp.ndim(self.inverse_mass_matrix) == 2
+
+    def mul(self, v: Array) -> Array:
+        """``M^-1 v``."""
+        if self.inverse_mass_matrix is None:
+            return v
+        return self.inverse_mass_matrix @ v if self.is_dense else self.inverse_mass_matrix * v
+
+    def sqrt_mul(self, v: Array) -> Array:
+        """``B v`` (maps a standard-normal ``xi`` to ``N(0, M^-1)``)."""
+        if self.sqrt_factor is None:
+            return v
+        return self.sqrt_factor @ v if self.is_dense else self.sqrt_factor * v
+
+    def whiten(self, v: Array) -> Array:
+        """``B^-1 v`` (so ``|B^-1 v|^2 = v^T M v``)."""
+        if self.inverse_sqrt_factor is None:
+            return v
+        return self.inverse_sqrt_factor @ v if self.is_dense else self.inverse_sqrt_factor * v
+
+    def half_logdet(self, dtype: Any) -> Array:
+        """``0.5 log det M^-1 = log |det B|`` (``B`` is triangular or diagonal)."""
+        if self.sqrt_factor is None:
+            return jnp.zeros((), dtype)
+        d = jnp.diagonal(self.sqrt_factor) if self.is_dense else self.sqrt_factor
+        return jnp.sum(jnp.log(jnp.abs(d))).astype(dtype)
+
+
+def make_metric(inverse_mass_matrix: Any, size: int, dtype: Any = None) -> Metric:
+    """A :class:`Metric` from ``None``, a vector ``(size,)`` or a matrix ``(size, size)``.
+
+    A dense matrix is factorised once here (Cholesky, ``B`` lower-triangular), so build the
+    metric outside a sampling loop when the matrix is fixed. A :class:`Metric` is returned
+    unchanged.
+
+    Raises
+    ------
+    ValueError
+        If the shape is neither ``(size,)`` nor ``(size, size)``.
+    """
+    if isinstance(inverse_mass_matrix, Metric):
+        return inverse_mass_matrix
+    if inverse_mass_matrix is None:
+        return Metric()
+    m = jnp.asarray(inverse_mass_matrix, dtype)
+    if m.shape == (size,):
+        root = jnp.sqrt(m)
+        return Metric(m, root, 1.0 / root)
+    if m.shape == (size, size):
+        chol = jnp.linalg.cholesky(m)
+        inv = jax.scipy.linalg.solve_triangular(chol, jnp.eye(size, dtype=m.dtype), lower=True)
+        return Metric(m, chol, inv)
+    raise ValueError(
+        f"inverse_mass_matrix must be None, a vector of size {size} or a ({size}, {size}) "
+        f"matrix (size = number of flattened coordinates); got shape {m.shape}"
+    )
+
+
+def from_adapt_state(adapt_state: Any) -> Metric:
+    """The metric of NumPyro's ``HMCAdaptState`` (no factorisation per step).
+
+    NumPyro stores ``S = mass_matrix_sqrt_inv`` with ``S^T S = M^-1`` (dense) or
+    ``S = sqrt(M^-1)`` (diagonal), and ``mass_matrix_sqrt = S^-1``; so ``B = S^T`` and
+    ``B^-1 = (S^-1)^T``.
+    """
+    inv = adapt_state.inverse_mass_matrix
+    s, s_inv = adapt_state.mass_matrix_sqrt_inv, adapt_state.mass_matrix_sqrt
+    if jnp.ndim(inv) == 2:
+        return Metric(inv, s.T, s_inv.T)
+    return Metric(inv, s, s_inv)
