@@ -336,3 +336,13 @@ def test_kernels_refuse_a_doubly_intractable_model_before_sampling():
                 progress_bar=False)
     mcmc.run(jax.random.key(0), x)
     assert mcmc.get_samples()["m"].shape == (5, 2)
+
+
+def test_read_only_settings():
+    k = ULA(potential_fn=lambda z: z @ z, temperature=2.0, max_delta_energy=50.0,
+            metropolis_warmup=False)
+    assert (k.temperature, k.max_delta_energy, k.target_accept_prob) == (2.0, 50.0, 0.9)
+    assert k.metropolis_warmup is False and k.model is None
+    with pytest.raises(AttributeError):
+        k.temperature = 1.0
+    assert MALA(potential_fn=lambda z: z @ z).target_accept_prob == 0.574

@@ -191,3 +191,70 @@ def test_pytree_positions_and_bad_metric_shape():
     assert info.noise.shape == (3,)
     with pytest.raises(ValueError, match=r"inverse_mass_matrix.*size 3.*got shape \(2,\)"):
         langevin.mala_step(jax.random.key(8), st, energy, 0.5, jnp.ones(2))
+
+
+# ---------------------------------------------------------------- the factored core
+def test_metric_factors_from_matrix_and_from_numpyro_adapt_state():
+    from numpyro.infer.hmc_util import warmup_adapter
+
+    from numpyro_ebm.infer.metric import Metric, from_adapt_state, make_metric
+
+    m = np.array([[2.0, 0.6, 0.1], [0.6, 1.0, 0.3], [0.1, 0.3, 0.5]])
+    wa_init, _ = warmup_adapter(10, dense_mass=True)
+    ad = wa_init((jnp.zeros(3),), jax.random.key(0), 0.1, inverse_mass_matrix=jnp.asarray(m))
+    v = np.array([0.3, -1.2, 0.7])
+    for metric in (make_metric(m, 3), from_adapt_state(ad)):
+        b, b_inv = np.asarray(metric.sqrt_factor), np.asarray(metric.inverse_sqrt_factor)
+        np.testing.assert_allclose(b @ b.T, m, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(b_inv @ b, np.eye(3), atol=1e-12)
+        np.testing.assert_allclose(metric.mul(v), m @ v, rtol=1e-12)
+        np.testing.assert_allclose(metric.whiten(metric.sqrt_mul(v)), v, rtol=1e-12)
+        np.testing.assert_allclose(metric.half_logdet(jnp.float64),
+                                   0.5 * np.linalg.slogdet(m)[1], rtol=1e-12)
+    diag = make_metric(np.array([4.0, 0.25]), 2)
+    np.testing.assert_allclose(diag.sqrt_mul(np.ones(2)), [2.0, 0.5])
+    np.testing.assert_allclose(diag.whiten(np.ones(2)), [0.5, 2.0])
+    assert make_metric(None, 2) == Metric()
+    # a Metric is a pytree: it passes through jit
+    assert jax.jit(lambda mm: mm.mul(jnp.ones(2)))(diag).shape == (2,)
+
+
+def test_metropolis_hastings_rule():
+    keys = jax.random.split(jax.random.key(9), 20_000)
+    mh = jax.vmap(langevin.metropolis_hastings, in_axes=(0, None))
+    acc, rate = mh(keys, jnp.log(0.3))
+    np.testing.assert_allclose(rate, 0.3, rtol=1e-12)
+    p = float(np.mean(acc))
+    assert abs(p - 0.3) < 4.5 * np.sqrt(0.3 * 0.7 / keys.shape[0])
+    assert np.all(mh(keys, 0.5)[0])  # a favourable move is always taken
+    for bad in (jnp.nan, -jnp.inf):
+        acc, rate = mh(keys, bad)
+        assert not np.any(acc) and np.all(rate == 0.0)
+
+
+def test_diverging_means_energy_error_beyond_max_delta_energy():
+    # On E = 50 x^2 a step h = 1 overshoots enormously: log r ~ -1e4 (NumPyro's HMC calls a
+    # transition with energy error above max_delta_energy = 1000 diverging).
+    energy = lambda x: 50.0 * jnp.sum(x**2)
+    state = langevin.init(jnp.array([1.0]), energy)
+    for step in (langevin.mala_step, langevin.ula_step):
+        _, info = step(jax.random.key(0), state, energy, 1.0)
+        assert float(info.log_accept_ratio) < -1000 and bool(info.diverging)
+        _, info = step(jax.random.key(0), state, energy, 1.0, max_delta_energy=1e9)
+        assert np.isfinite(info.log_accept_ratio) and not bool(info.diverging)
+    # an ordinary rejected step (ratio between -1000 and 0) is not a divergence
+    _, info = langevin.mala_step(jax.random.key(0), state, energy, 0.03)
+    assert -1000 < float(info.log_accept_ratio) < 0 and not bool(info.diverging)
+
+
+def test_accept_is_the_one_path_of_both_steps():
+    energy = lambda x: 0.5 * jnp.sum(x**2)
+    state = langevin.init(jnp.array([0.4, -0.3]), energy)
+    key = jax.random.key(11)
+    k_prop, k_acc = jax.random.split(key)
+    prop = langevin.propose(k_prop, state, energy, 0.8)
+    assert isinstance(prop, langevin.LangevinProposal)
+    for adjusted, step, k in ((True, langevin.mala_step, key), (False, langevin.ula_step, k_prop)):
+        new, info = langevin.accept(k_acc, state, prop, adjusted)
+        new2, info2 = step(k, state, energy, 0.8)
+        jax.tree.map(np.testing.assert_array_equal, (new, info), (new2, info2))
