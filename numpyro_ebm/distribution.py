@@ -91,7 +91,7 @@ class EnergyDistribution(Distribution):
         self.params = params
         self._normalized = log_normalizer is not None
         if log_normalizer is not None:
-            log_normalizer = jnp.asarray(log_normalizer)
+            log_normalizer = checks.real_array(log_normalizer, "log_normalizer")
             if jnp.ndim(log_normalizer) != 0:
                 raise ValueError(
                     f"log_normalizer must be a scalar, got shape {jnp.shape(log_normalizer)}"
@@ -138,7 +138,7 @@ class EnergyDistribution(Distribution):
         raise NotImplementedError(SAMPLE_HINT)
 
     def _check_value_shape(self, x: Any) -> Array:
-        x = jnp.asarray(x)
+        x = checks.real_array(x, "value", finite=False)
         es = self.event_shape
         if x.ndim < len(es) or tuple(x.shape[x.ndim - len(es) :]) != tuple(es):
             raise ValueError(

@@ -68,7 +68,7 @@ def check_energy(
             f"{name} must be a callable energy_fn(params, x) -> scalar, got "
             f"{type(energy_fn).__name__}: {energy_fn!r}"
         )
-    event_shape = tuple(int(d) for d in event_shape)
+    event_shape = checks.shape_tuple(event_shape, "event_shape")
     if dtype is None:
         dtype = jnp.result_type(float)
     x = jax.ShapeDtypeStruct(event_shape, dtype)
@@ -131,6 +131,9 @@ class QuadraticEnergy:
     """
 
     def __call__(self, params: Params, x: Array) -> Array:
+        if jnp.shape(x) != jnp.shape(params["mean"]):  # static: raised while tracing
+            raise ValueError(f"QuadraticEnergy: x must have the mean's shape "
+                             f"{jnp.shape(params['mean'])} (one event), got {jnp.shape(x)}")
         r = x - params["mean"]
         return 0.5 * r @ (params["precision"] @ r)
 
@@ -169,8 +172,9 @@ def quadratic_energy(
     if (precision is None) == (covariance is None):
         raise ValueError("quadratic_energy: give exactly one of precision= or covariance=")
     mean = jnp.atleast_1d(checks.real_array(mean, "mean"))
-    if mean.ndim != 1:
-        raise ValueError(f"quadratic_energy: mean must have shape (d,), got {mean.shape}")
+    if mean.ndim != 1 or mean.shape[0] == 0:
+        raise ValueError(f"quadratic_energy: mean must have shape (d,) with d >= 1, got "
+                         f"{mean.shape}")
     d = mean.shape[0]
     which = "precision" if precision is not None else "covariance"
     raw = precision if precision is not None else covariance

@@ -95,8 +95,11 @@ def mlp_energy(
     (e.g. a noise level sigma for denoising score matching, or theta for ratio estimation).
     """
     fn = MLPEnergy(activation)
-    in_dim = checks.nonnegative_int(in_dim, "in_dim")  # in_dim + context_dim >= 1: mlp_init
+    in_dim = checks.nonnegative_int(in_dim, "in_dim")
     context_dim = checks.nonnegative_int(context_dim, "context_dim")
+    if in_dim + context_dim < 1:
+        raise ValueError(f"layer_sizes must be >= 2 positive ints: in_dim + context_dim must be "
+                         f">= 1, got in_dim={in_dim}, context_dim={context_dim}")
     if isinstance(hidden, int | str) or not all(
             isinstance(h, int | np.integer) and not isinstance(h, bool) and h > 0
             for h in hidden):

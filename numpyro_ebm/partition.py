@@ -68,7 +68,7 @@ def grid_log_normalizer(energy_fn: EnergyFn, params: Params, lo: ArrayLike, hi: 
     n = checks.positive_int(num_points, "num_points")
     if n < 2:
         raise ValueError(f"num_points must be an int >= 2, got {num_points!r}")
-    _check_event_energy(energy_fn, params, event_shape)
+    _check_event_energy(energy_fn, params, event_shape, "lo and hi")
     dtype = jnp.result_type(float)
     width = (hi_np - lo_np) / n
     axes = [jnp.asarray(lo_np[i] + width[i] * (np.arange(n) + 0.5), dtype)
@@ -83,16 +83,19 @@ def grid_log_normalizer(energy_fn: EnergyFn, params: Params, lo: ArrayLike, hi: 
     return log_z
 
 
-def _check_event_energy(energy_fn: EnergyFn, params: Params, event_shape: tuple[int, ...]
-                        ) -> None:
-    """``check_energy`` with a hint when a scalar-event energy is given events of shape (1,)."""
+def _check_event_energy(energy_fn: EnergyFn, params: Params, event_shape: tuple[int, ...],
+                        source: str = "") -> None:
+    """``check_energy`` with a hint when a scalar-event energy is given events of shape (1,).
+
+    ``source`` names the argument the event shape came from, for the message.
+    """
     try:
         check_energy(energy_fn, params, event_shape, name="energy_fn")
     except ValueError as err:
-        if event_shape == (1,):
-            raise ValueError(f"{err}\nIf energy_fn takes scalar events (event_shape=()), "
-                             "pass scalar bounds / event_shape=().") from err
-        raise
+        came = f" (the event shape of {source})" if source else ""
+        hint = ("\nIf energy_fn takes scalar events (event_shape=()), pass scalar bounds / "
+                "event_shape=()." if event_shape == (1,) else "")
+        raise ValueError(f"{err}{came}{hint}") from err
 
 
 @partial(jax.jit, static_argnums=0)
@@ -197,7 +200,7 @@ def _ais_setup(energy_fn, params, event_shape, support, base_mean, base_scale, s
                counts) -> _AISSetup:
     """Validate every AIS argument before anything compiles (see ``ais_log_normalizer``)."""
     es = checks.shape_tuple(event_shape, "event_shape")
-    _check_event_energy(energy_fn, params, es)
+    _check_event_energy(energy_fn, params, es, "event_shape")
     checks.all_finite(params, "params")
     if not isinstance(support, constraints.Constraint):
         raise TypeError(f"support must be a numpyro.distributions.constraints.Constraint, got "
@@ -334,7 +337,7 @@ def held_out_log_likelihood(energy_fn: EnergyFn, params: Params, data: ArrayLike
     ``data`` has shape ``(n, d)`` (default) or ``(n,) + event_shape`` when ``event_shape`` is
     given (``()`` for scalar events), ``n >= 2``.
     """
-    x = checks.real_array(data, "data", finite=False)
+    x = checks.real_array(data, "data")
     es = tuple(x.shape[1:2]) if event_shape is None else checks.shape_tuple(event_shape,
                                                                              "event_shape")
     if x.ndim != 1 + len(es) or tuple(x.shape[1:]) != es or x.shape[0] < 2 or (
@@ -345,9 +348,10 @@ def held_out_log_likelihood(energy_fn: EnergyFn, params: Params, data: ArrayLike
         float(log_z), 0.0)
     if not math.isfinite(lz):
         raise ValueError(f"log_z must be finite; got {log_z!r}")
-    _check_event_energy(energy_fn, params, es)
+    _check_event_energy(energy_fn, params, es, "data")
     ll = -np.asarray(batched_energy(energy_fn, params, x, len(es)), np.float64) - lz
     if not np.all(np.isfinite(ll)):
-        raise FloatingPointError("energy is non-finite at some held-out points")
+        raise FloatingPointError(f"energy_fn is non-finite at {int(np.sum(~np.isfinite(ll)))} "
+                                 "of the data points")
     se = math.sqrt(ll.var(ddof=1) / ll.size + lz_se**2)
     return HeldOutLogLikelihood(float(ll.mean()), se)
