@@ -134,7 +134,7 @@ def gaussian(mean: Any, cov: Any) -> ToyDensity:
         raise ValueError(f"mean must have shape (d,), got {mean.shape}")
     d = mean.shape[0]
     if cov.shape != (d, d):
-        raise ValueError(f"cov must have shape {(d, d)}, got {cov.shape}")
+        raise ValueError(f"cov must have shape {(d, d)} (mean has shape {(d,)}), got {cov.shape}")
     checks.spd_matrix(raw_cov, "cov")
     L = jnp.linalg.cholesky(cov)
     return ToyDensity(f"gaussian{d}d", (d,), {"mean": mean, "scale_tril": L},

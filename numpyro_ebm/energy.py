@@ -180,7 +180,8 @@ def quadratic_energy(
     raw = precision if precision is not None else covariance
     mat = checks.real_array(raw, which, dtype=mean.dtype)
     if mat.shape != (d, d):
-        raise ValueError(f"quadratic_energy: {which} must have shape {(d, d)}, got {mat.shape}")
+        raise ValueError(f"quadratic_energy: {which} must have shape {(d, d)} (mean has shape "
+                         f"{(d,)}), got {mat.shape}")
     checks.spd_matrix(raw, which)
     prec = mat if precision is not None else jnp.linalg.inv(mat)
     return QuadraticEnergy(), {"mean": mean, "precision": prec}
