@@ -27,7 +27,7 @@ from .parallel import constrain_batch
 from .state import TrainState
 from .step import TrainStep
 
-__all__ = ["ChunkResult", "run_chunk", "user_key", "step_keys"]
+__all__ = ["ChunkResult", "run_chunk", "run_chunk_unguarded", "replay", "user_key", "step_keys"]
 
 
 class ChunkResult(NamedTuple):
@@ -88,6 +88,55 @@ def _guarded(step_fn: TrainStep, state: TrainState, prev: PyTree, batch: PyTree,
     return state, prev, ok, halted, metrics
 
 
+def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Array,
+                step_fn: TrainStep, length: int, batch_size: int, legacy: bool,
+                mesh: Mesh | None):
+    """Run ``update`` (guarded or not) for up to ``num`` steps in one ``while_loop``.
+
+    This function is the body of both runners; it draws the batches and keys and records
+    each step's ``step``, ``loss``, ``skipped`` and metrics.
+    """
+    n = jax.tree.leaves(data)[0].shape[0]
+    per_epoch = n // batch_size
+    shuffle_key, loss_key = step_keys(state.key)[:2]
+    has_health = step_fn.objective.is_healthy is not None
+
+    def epoch_perm(step):
+        return jax.random.permutation(jax.random.fold_in(shuffle_key, step // per_epoch), n)
+
+    def one_step(s, p, perm):
+        i = s.step % per_epoch
+        perm = jax.lax.cond(i == 0, epoch_perm, lambda _: perm, s.step)
+        idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
+        batch = constrain_batch(jax.tree.map(lambda a: a[idx], data), mesh)
+        key = jax.random.fold_in(loss_key, s.step)
+        if has_health:
+            # after a rollback, retry with fresh randomness (the same key repeats the damage)
+            key = jax.lax.cond(s.num_skipped > 0, lambda k: jax.random.fold_in(k, s.num_skipped),
+                               lambda k: k, key)
+        new, p, ok, halted, metrics = update(step_fn, s, p, batch, user_key(key, legacy))
+        rec = {"step": s.step, "loss": metrics["loss"], "skipped": ~ok,
+               **{k: v for k, v in metrics.items() if k != "loss"}}
+        return new, p, perm, halted, rec
+
+    perm0 = epoch_perm(state.step)
+    shapes = jax.eval_shape(lambda: one_step(state, prev, perm0)[4])
+    records = {k: jnp.zeros((length,) + s.shape, s.dtype) for k, s in shapes.items()}
+
+    def cond(c):
+        return (c[0] < num) & ~c[4]
+
+    def body(c):
+        i, s, p, perm, _, recs = c
+        s, p, perm, halted, rec = one_step(s, p, perm)
+        recs = {k: recs[k].at[i].set(rec[k]) for k in recs}
+        return i + 1, s, p, perm, halted, recs
+
+    init = (jnp.int32(0), state, prev, perm0, jnp.asarray(False), records)
+    count, state, prev, _, halted, records = jax.lax.while_loop(cond, body, init)
+    return ChunkResult(state, prev, halted, count, records)
+
+
 @partial(jax.jit, static_argnames=("step_fn", "length", "batch_size", "mode", "max_skips",
                                    "legacy", "mesh"))
 def run_chunk(state: TrainState, prev: PyTree, data: PyTree, num: Array, *,
@@ -111,43 +160,40 @@ def run_chunk(state: TrainState, prev: PyTree, data: PyTree, num: Array, *,
     mesh
         A mesh with a ``"data"`` axis: each batch is split over it (data parallelism).
     """
-    n = jax.tree.leaves(data)[0].shape[0]
-    per_epoch = n // batch_size
-    shuffle_key, loss_key = step_keys(state.key)[:2]
-    has_health = step_fn.objective.is_healthy is not None
+    def update(step_fn, s, p, batch, key):
+        return _guarded(step_fn, s, p, batch, key, mode, max_skips)
 
-    def epoch_perm(step):
-        return jax.random.permutation(jax.random.fold_in(shuffle_key, step // per_epoch), n)
+    return _chunk_loop(update, state, prev, data, num, step_fn, length, batch_size, legacy,
+                       mesh)
 
-    def one_step(s, p, perm):
-        i = s.step % per_epoch
-        perm = jax.lax.cond(i == 0, epoch_perm, lambda _: perm, s.step)
-        idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
-        batch = constrain_batch(jax.tree.map(lambda a: a[idx], data), mesh)
-        key = jax.random.fold_in(loss_key, s.step)
-        if has_health:
-            # after a rollback, retry with fresh randomness (the same key repeats the damage)
-            key = jax.lax.cond(s.num_skipped > 0, lambda k: jax.random.fold_in(k, s.num_skipped),
-                               lambda k: k, key)
-        new, p, ok, halted, metrics = _guarded(step_fn, s, p, batch, user_key(key, legacy),
-                                               mode, max_skips)
-        rec = {"step": s.step, "loss": metrics["loss"], "skipped": ~ok,
-               **{k: v for k, v in metrics.items() if k != "loss"}}
-        return new, p, perm, halted, rec
 
-    perm0 = epoch_perm(state.step)
-    shapes = jax.eval_shape(lambda: one_step(state, prev, perm0)[4])
-    records = {k: jnp.zeros((length,) + s.shape, s.dtype) for k, s in shapes.items()}
+@partial(jax.jit, static_argnames=("step_fn", "length", "batch_size", "legacy", "mesh"))
+def run_chunk_unguarded(state: TrainState, data: PyTree, num: Array, *, step_fn: TrainStep,
+                        length: int, batch_size: int, legacy: bool,
+                        mesh: Mesh | None = None) -> ChunkResult:
+    """Run up to ``num`` plain steps, stopping at the first non-finite loss or unhealthy
+    metrics; ``halted`` is True when a step was bad or the final state is not finite.
 
-    def cond(c):
-        return (c[0] < num) & ~c[4]
+    The fast path of :func:`fit`: it never copies or selects the state per step. A chunk
+    that reports ``halted`` is thrown away and rerun from its start with
+    :func:`run_chunk`, which gives the guarded result (bit for bit the same steps).
+    """
+    def update(step_fn, s, p, batch, key):
+        new, metrics = step_fn(s, batch, key)
+        ok = jnp.isfinite(metrics["loss"])
+        if step_fn.objective.is_healthy is not None:
+            ok = ok & jnp.asarray(step_fn.objective.is_healthy(metrics), bool)
+        return new, p, ok, ~ok, metrics
 
-    def body(c):
-        i, s, p, perm, _, recs = c
-        s, p, perm, halted, rec = one_step(s, p, perm)
-        recs = {k: recs[k].at[i].set(rec[k]) for k in recs}
-        return i + 1, s, p, perm, halted, recs
+    out = _chunk_loop(update, state, (), data, num, step_fn, length, batch_size, legacy, mesh)
+    s = out.state
+    return out._replace(halted=out.halted | ~_finite((s.params, s.extras, s.opt_state)))
 
-    init = (jnp.int32(0), state, prev, perm0, jnp.asarray(False), records)
-    count, state, prev, _, halted, records = jax.lax.while_loop(cond, body, init)
-    return ChunkResult(state, prev, halted, count, records)
+
+def replay(state: TrainState, data: PyTree, num: int, *, step_fn: TrainStep, length: int,
+           batch_size: int, legacy: bool, mesh: Mesh | None = None) -> TrainState:
+    """The state after ``num`` unguarded steps from ``state`` (a recomputation of steps that
+    were good when first run: the rollback target of a chunk that followed them)."""
+    out = run_chunk_unguarded(state, data, num, step_fn=step_fn, length=length,
+                              batch_size=batch_size, legacy=legacy, mesh=mesh) if num else None
+    return state if out is None else out.state

@@ -23,7 +23,7 @@ from ..objectives.base import Objective
 from ..typing import Array, EnergyFn, Params, PyTree
 from .arguments import FitConfig, check_fit_arguments, energy_check_error, num_rows
 from .checkpoint import load_train_state, save_train_state
-from .chunk import ChunkResult, run_chunk, step_keys, user_key
+from .chunk import ChunkResult, replay, run_chunk, run_chunk_unguarded, step_keys, user_key
 from .evaluation import Validation, evaluate, record_validation
 from .parallel import check_mesh, host_state, is_writer, place_data, place_state
 from .progress import History, progress_bar
@@ -60,11 +60,19 @@ class FitResult(NamedTuple):
     state: TrainState
 
 
+class _Rollback(NamedTuple):
+    """Where an unhealthy first step of the next chunk rolls back to: ``prev`` when known,
+    else the state after ``count - 1`` steps from ``start`` (recomputed only if needed)."""
+
+    prev: PyTree | None
+    start: TrainState | None = None
+    count: int = 0
+
+
 class _Chunk(NamedTuple):
     """A chunk's outcome, validated but not yet committed."""
 
     state: TrainState
-    prev: PyTree
     records: dict[str, np.ndarray]
     validation: Validation | None
     halted: bool
@@ -164,7 +172,7 @@ def _finish_chunk(step_fn: TrainStep, out: ChunkResult, cfg: FitConfig, legacy: 
             reason = (f"early_stopping: no val_loss improvement in {cfg.patience} "
                       f"evaluations (best {float(state.best_loss):.6g} at step "
                       f"{int(state.best_step)})")
-    return _Chunk(state, out.prev, records, validation, halted, reason)
+    return _Chunk(state, records, validation, halted, reason)
 
 
 def _commit(chunk: _Chunk, history: History) -> dict[str, str]:
@@ -180,6 +188,28 @@ def _commit(chunk: _Chunk, history: History) -> dict[str, str]:
     return postfix
 
 
+def _run_one_chunk(step_fn: TrainStep, state: TrainState, rollback: _Rollback,
+                   cfg: FitConfig, legacy: bool, num: int, guard: bool, mesh: Mesh | None
+                   ) -> tuple[ChunkResult, _Rollback]:
+    """One chunk: the fast (unguarded) runner first; if it reports a bad step, the chunk is
+    rerun from its start under the guard, with the rollback target recomputed if needed.
+    ``guard`` skips the fast attempt (after a chunk that had bad steps)."""
+    kw = dict(step_fn=step_fn, length=cfg.steps_per_chunk, batch_size=cfg.batch_size,
+              legacy=legacy, mesh=mesh)
+    if not guard:
+        out = run_chunk_unguarded(state, cfg.data, num, **kw)
+        if not bool(out.halted):
+            return out, _Rollback(None, state, int(out.count))
+    prev = rollback.prev
+    if step_fn.objective.is_healthy is None:
+        prev = ()
+    elif prev is None:
+        s = replay(rollback.start, cfg.data, rollback.count - 1, **kw)
+        prev = (s.params, s.extras, s.opt_state, s.objective_state)
+    out = run_chunk(state, prev, cfg.data, num, mode=cfg.mode, max_skips=cfg.max_skips, **kw)
+    return out, _Rollback(out.prev)
+
+
 def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConfig,
            legacy: bool, mesh: Mesh | None = None) -> tuple[TrainState, str]:
     """The host loop: chunks until done, halted or interrupted; ``(state, reason)``."""
@@ -192,21 +222,20 @@ def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConf
                                    "legacy_key": legacy,
                                    "mesh_shape": None if mesh is None else dict(mesh.shape)})
 
-    static = dict(step_fn=step_fn, length=cfg.steps_per_chunk, batch_size=cfg.batch_size,
-                  mode=cfg.mode, max_skips=cfg.max_skips, legacy=legacy, mesh=mesh)
     # the rollback target of unhealthy steps, kept across chunks (right after a start or a
     # resume: the state itself)
-    prev = () if step_fn.objective.is_healthy is None else \
-        (state.params, state.extras, state.opt_state, state.objective_state)
-    reason, halted = "completed", False
+    rollback = _Rollback((state.params, state.extras, state.opt_state, state.objective_state))
+    reason, halted, guard = "completed", False, False
     bar = progress_bar(cfg.total, int(state.step), cfg.progress_bar, step_fn.objective.name)
     try:
         while int(state.step) < cfg.total and not halted:
-            start = int(state.step)
-            out = run_chunk(state, prev, cfg.data, _chunk_end(start, cfg) - start, **static)
+            start, skipped = int(state.step), int(state.num_skipped)
+            out, new_rollback = _run_one_chunk(step_fn, state, rollback, cfg, legacy,
+                                               _chunk_end(start, cfg) - start, guard, mesh)
             chunk = _finish_chunk(step_fn, out, cfg, legacy)
             # the chunk is complete and validated: commit it
-            state, prev, halted = chunk.state, chunk.prev, chunk.halted
+            state, rollback, halted = chunk.state, new_rollback, chunk.halted
+            guard = int(state.num_skipped) > skipped
             reason = chunk.reason or reason
             postfix = _commit(chunk, history)
             step = int(state.step)
