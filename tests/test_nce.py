@@ -17,6 +17,7 @@ from numpyro_ebm.objectives import (
     conditional_noise_contrastive_estimation,
     logistic_nce_loss,
     noise_contrastive_estimation,
+    noise_log_prob,
     normalized_distribution,
     ratio_estimation,
 )
@@ -285,3 +286,52 @@ def test_ratio_estimation_rejects_bad_batches():
         obj.init(jax.random.key(1), energy_fn, params, (jnp.zeros((8, 1)), jnp.zeros((7, 1))))
     with pytest.raises(ValueError, match="noise_ratio"):
         ratio_estimation(-1)
+
+
+# ----------------------------------------------------------------------------- MVN noise
+def test_noise_log_prob_matches_numpyro_for_a_multivariate_normal():
+    cov = jnp.array([[2.0, 0.6, 0.1], [0.6, 1.0, -0.3], [0.1, -0.3, 0.5]])
+    q = dist.MultivariateNormal(jnp.array([0.5, -1.0, 2.0]), cov)
+    u = jax.random.normal(jax.random.key(0), (7, 3)) * 2.0
+    assert jnp.allclose(noise_log_prob(q, u), q.log_prob(u), rtol=1e-5, atol=1e-5)
+    diag = dist.Normal(jnp.zeros(3), 2.0).to_event(1)  # other distributions: their log_prob
+    assert jnp.array_equal(noise_log_prob(diag, u), diag.log_prob(u))
+
+
+def _triangular_solve_widths(jaxpr) -> list[int]:
+    """Right-hand-side widths of every triangular solve in a (nested) jaxpr."""
+    widths = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "triangular_solve":
+            widths.append(int(eqn.invars[1].aval.shape[-1]))
+        for value in eqn.params.values():
+            for inner in value if isinstance(value, tuple | list) else (value,):
+                inner = getattr(inner, "jaxpr", inner)  # a ClosedJaxpr holds a Jaxpr
+                if hasattr(inner, "eqns"):
+                    widths += _triangular_solve_widths(inner)
+    return widths
+
+
+def test_nce_with_multivariate_normal_noise_equals_the_diagonal_form_without_batched_solves():
+    """Issue: NCE with dist.MultivariateNormal noise ran ~8-11x slower than a diagonal Normal.
+
+    NumPyro's MultivariateNormal.log_prob does one triangular solve against the whole batch,
+    which cost milliseconds inside the training step on XLA:CPU. NCE now evaluates the
+    noise density with the d x d inverse Cholesky factor: the same loss (same draws, same
+    value) and no triangular solve wider than d in the traced step.
+    """
+    energy_fn, params = mlp_energy(jax.random.key(0), 2, (8,))
+    scale = jnp.array([1.5, 0.7])
+    diag = noise_contrastive_estimation(dist.Normal(jnp.zeros(2), scale).to_event(1), 4)
+    mvn = noise_contrastive_estimation(
+        dist.MultivariateNormal(jnp.zeros(2), jnp.diag(scale**2)), 4)
+    x = jax.random.normal(jax.random.key(1), (64, 2))
+    extras, key = NCEExtras(jnp.asarray(0.3)), jax.random.key(2)
+
+    def loss(obj, p):
+        return obj.loss(energy_fn, p, extras, (), x, key)[0]
+
+    assert jnp.allclose(loss(mvn, params), loss(diag, params), rtol=1e-5)
+    jaxpr = jax.make_jaxpr(jax.grad(lambda p: loss(mvn, p)))(params).jaxpr
+    widths = _triangular_solve_widths(jaxpr)
+    assert widths and max(widths) <= 2  # the d x d inverse only, never the batch

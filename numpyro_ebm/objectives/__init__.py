@@ -4,7 +4,8 @@ Every factory returns a value: equal settings give objectives that compare and h
 so :func:`numpyro_ebm.fit` compiles once for them.
 
 Score matching (exact, sliced, denoising), the NCE family (NCE, ratio estimation,
-conditional NCE, flow contrastive estimation) and MCMC maximum likelihood (CD, PCD).
+conditional NCE, flow contrastive estimation), energy discrepancy and MCMC maximum
+likelihood (CD, PCD).
 """
 
 from . import replay_buffer
@@ -26,6 +27,7 @@ from .contrastive_divergence import (
     contrastive_divergence,
     persistent_contrastive_divergence,
 )
+from .energy_discrepancy import energy_discrepancy
 from .fce import FCEExtras, FCEState, flow_contrastive_estimation, flow_distribution
 from .nce import (
     NCEExtras,
@@ -69,6 +71,8 @@ __all__ = [
     "FCEState",
     "flow_contrastive_estimation",
     "flow_distribution",
+    # energy discrepancy
+    "energy_discrepancy",
     # contrastive divergence
     "LangevinSettings",
     "PCDState",
