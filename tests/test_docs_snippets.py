@@ -65,7 +65,6 @@ MAX_MCMC_DRAWS = 60
 KNOWN_BROKEN: dict[str, str] = {
     "docs/diagnostics.md": "name 'model' is not defined",
     "docs/fitting.md": "name 'objective' is not defined",
-    "docs/nce.md": "name 'simulate' is not defined",
     "docs/sampling.md": "name 'key' is not defined",
 }
 # Pages whose blocks take over ~20 s on 2 cores even with the loops shrunk (compiling several
