@@ -121,3 +121,23 @@ def test_two_processes_on_loopback_match_one_process(four_devices):
             assert r[f"fit_{objective}_devices"] == 4
             np.testing.assert_allclose(r[f"fit_{objective}_full"],
                                        four_devices[f"fit_{objective}_none"], rtol=0, atol=1e-10)
+
+
+# ------------------------------------------------- in this process (conftest: 2 host devices)
+def test_ais_particles_split_over_devices_give_the_same_estimate():
+    import jax
+
+    import numpyro_ebm as ebm
+
+    assert jax.device_count() == 2
+    energy_fn, params = ebm.quadratic_energy(mean=[0.5, -1.0], precision=[[2.0, 0.3],
+                                                                          [0.3, 1.0]])
+    kw = dict(num_particles=64, num_temperatures=20, num_mcmc_steps=1)
+    plain = ebm.ais_log_normalizer(energy_fn, params, jax.random.key(0), 2, **kw)
+    split = ebm.ais_log_normalizer(energy_fn, params, jax.random.key(0), 2,
+                                   mesh=ebm.make_mesh("chain"), **kw)
+    np.testing.assert_allclose(split.log_weights, plain.log_weights, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="divisible by the mesh axis 'chain' of size 2"):
+        ebm.ais_log_normalizer(energy_fn, params, jax.random.key(0), 2,
+                               mesh=ebm.make_mesh("chain"), num_particles=63,
+                               num_temperatures=3)
