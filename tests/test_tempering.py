@@ -165,6 +165,7 @@ def test_mala_explorer_gaussian_moments_within_mcse():
                                [[1.0, 0.6], [0.6, 2.0]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("explorer", [HMC, functools.partial(NUTS, max_tree_depth=4)])
 def test_numpyro_hmc_and_nuts_explore_a_constrained_site(explorer):
     # a positive site: replicas move on the unconstrained (log) scale, samples come back
