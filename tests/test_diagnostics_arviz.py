@@ -1,4 +1,7 @@
-"""ArviZ path: MCMC(MALA/ULA) -> DataTree -> detailed-balance group -> netCDF round trip."""
+"""ArviZ path: MCMC(MALA/ULA/NUTS) -> DataTree -> detailed-balance group -> netCDF round trip.
+
+Every error message that gives advice is tested by following the advice.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import numpyro.distributions as dist
 import pytest
 import xarray as xr
 from arviz_base import from_numpyro
-from numpyro.infer import MCMC
+from numpyro.infer import MCMC, NUTS, SA
 
 from numpyro_ebm.diagnostics import (
     DIAGNOSTIC_FIELDS,
@@ -60,10 +63,11 @@ def test_from_numpyro_names_and_to_datatree(mala_run):
 
 def test_diagnose_mala_passes_and_round_trips(mala_run, tmp_path):
     dt, rep = diagnose(mala_run)
-    for name in ("D1 ratio", "D1 innovations", "D2", "D3"):
+    for name in ("ratio_consistency", "innovations", "fluctuation_identity", "reversibility"):
         assert rep[name].passed, rep.report()
     # float32 kernel: the logged ratio agrees with the float64 recomputation
-    assert rep["D1 ratio"].statistic < 1e-4
+    assert rep["ratio_consistency"].statistic < 1e-4
+    assert dt["detailed_balance"].attrs["source"] == "kernel"
     path = tmp_path / "run.nc"
     dt.to_netcdf(path)
     back = xr.open_datatree(path)
@@ -72,8 +76,8 @@ def test_diagnose_mala_passes_and_round_trips(mala_run, tmp_path):
     # ArviZ's own diagnostics work on the result, including our group
     summ = azs.summary(back)
     assert summ.loc["a", "r_hat"] < 1.05
-    ess_d = azs.ess(back, group="detailed_balance", var_names=["d2_fluctuation"])
-    assert float(ess_d["d2_fluctuation"]) > 100
+    ess_d = azs.ess(back, group="detailed_balance", var_names=["fluctuation_identity_d"])
+    assert float(ess_d["fluctuation_identity_d"]) > 100
 
 
 def test_ula_large_step_flagged_through_mcmc():
@@ -82,28 +86,41 @@ def test_ula_large_step_flagged_through_mcmc():
                 progress_bar=False)
     mcmc.run(jax.random.key(1), extra_fields=DIAGNOSTIC_FIELDS)
     _, rep = diagnose(mcmc, ksd=False)
-    assert rep["D1 ratio"].passed  # ULA logs MALA's ratio honestly
-    assert not rep["D2"].passed, rep.report()
-    assert np.max(np.abs(rep["D2"].details["z"].values)) > 4
+    assert rep["ratio_consistency"].passed  # ULA logs MALA's ratio honestly
+    assert not rep["fluctuation_identity"].passed, rep.report()
+    assert np.max(np.abs(rep["fluctuation_identity"].details["z"].values)) > 4
 
 
-def test_to_datatree_needs_the_fields():
-    mcmc = MCMC(MALA(potential_fn=lambda z: 0.5 * jnp.sum(z**2)), num_warmup=10,
-                num_samples=10, progress_bar=False)
+def _gauss_potential(z):
+    return 0.5 * jnp.sum(z**2)
+
+
+def test_to_datatree_needs_the_fields_and_the_advice_works():
+    mcmc = MCMC(MALA(potential_fn=_gauss_potential), num_warmup=10, num_samples=10,
+                progress_bar=False)
     mcmc.run(jax.random.key(0), init_params=jnp.zeros(2))
     with pytest.raises(ValueError, match="extra_fields=numpyro_ebm.diagnostics"):
         to_datatree(mcmc)
     f = flat_potential(mcmc)
     assert float(f(jnp.ones(2))) == pytest.approx(1.0)
-
-
-def test_to_datatree_refuses_thinned_runs():
-    # with thinning=2, (draw t-1, proposal t) is not a transition: a correct MALA failed D1
-    mcmc = MCMC(MALA(potential_fn=lambda z: 0.5 * jnp.sum(z**2)), num_warmup=10,
-                num_samples=20, thinning=2, progress_bar=False)
+    # following the advice
     mcmc.run(jax.random.key(0), init_params=jnp.zeros(2), extra_fields=DIAGNOSTIC_FIELDS)
-    with pytest.raises(ValueError, match="thinning=2"):
+    assert to_datatree(mcmc)["sample_stats"]["proposal"].shape == (1, 10, 2)
+
+
+def test_to_datatree_refuses_thinned_runs_and_the_advice_works():
+    # with thinning=2, (draw t-1, proposal t) is not a transition: a correct MALA failed
+    # ratio consistency
+    mcmc = MCMC(MALA(potential_fn=_gauss_potential), num_warmup=10, num_samples=20,
+                thinning=2, progress_bar=False)
+    mcmc.run(jax.random.key(0), init_params=jnp.zeros(2), extra_fields=DIAGNOSTIC_FIELDS)
+    with pytest.raises(ValueError, match="need thinning=1 \\(thin afterwards\\)"):
         to_datatree(mcmc)
+    mcmc.thinning = 1  # the advice: run with thinning=1 ...
+    mcmc.run(jax.random.key(0), init_params=jnp.zeros(2), extra_fields=DIAGNOSTIC_FIELDS)
+    dt = to_datatree(mcmc)
+    thinned = dt["posterior"].isel(draw=slice(None, None, 2))  # ... and thin afterwards
+    assert thinned["draw"].size == 10 and from_datatree(dt).num_draws == 19
 
 
 def test_arviz_plots_work_on_our_datatree_unchanged(mala_run):
@@ -119,3 +136,92 @@ def test_arviz_plots_work_on_our_datatree_unchanged(mala_run):
         pc = plot(dt, var_names=["a", "s"], backend="matplotlib")
         assert pc is not None and len(plt.get_fignums()) >= 1
         plt.close("all")
+
+
+# ------------------------------------------------------------------ other kernels: probes
+def test_nuts_with_diagnostic_fields_fails_in_numpyro():
+    """NumPyro's own behaviour (documented in DIAGNOSTIC_FIELDS): NUTS has no such fields."""
+    mcmc = MCMC(NUTS(model), num_warmup=5, num_samples=5, progress_bar=False)
+    with pytest.raises(TypeError, match="tuple indices"):
+        mcmc.run(jax.random.key(0), extra_fields=DIAGNOSTIC_FIELDS)
+
+
+def test_diagnose_nuts_run_through_probes():
+    mcmc = MCMC(NUTS(model), num_warmup=300, num_samples=1000, num_chains=2,
+                chain_method="vectorized", progress_bar=False)
+    mcmc.run(jax.random.key(2))
+    dt, rep = diagnose(mcmc, ksd=False)
+    assert rep["ratio_consistency"].passed is None and rep["innovations"].passed is None
+    assert rep["fluctuation_identity"].passed, rep.report()
+    assert rep["reversibility"].passed, rep.report()
+    attrs = dt["detailed_balance"].attrs
+    eps = np.asarray(mcmc.last_state.adapt_state.step_size)
+    assert attrs["source"] == "probe"
+    assert attrs["probe_step_size"] == pytest.approx(float(np.mean(eps)) ** 2 / 2)
+    # unconstrained positions: the LogNormal site is logged
+    np.testing.assert_allclose(dt["sample_stats"]["position"].values[..., 1:],
+                               np.log(dt["posterior"]["s"].values), rtol=1e-5, atol=1e-6)
+    # a NUTS DataTree has no Langevin proposals: the advice of from_datatree is diagnose
+    with pytest.raises(ValueError, match=r"use diagnose\(mcmc\) or probe_transitions"):
+        from_datatree(dt)
+
+
+def test_diagnose_kernel_without_step_size_needs_probe_step_size():
+    mcmc = MCMC(SA(model), num_warmup=200, num_samples=300, progress_bar=False)
+    mcmc.run(jax.random.key(0))
+    with pytest.raises(ValueError, match="pass probe_step_size=h"):
+        diagnose(mcmc, ksd=False)
+    _, rep = diagnose(mcmc, probe_step_size=0.05, ksd=False)  # following the advice
+    assert rep["fluctuation_identity"].statistic >= 0
+
+
+def test_probe_arguments_refused_for_langevin_runs(mala_run):
+    with pytest.raises(ValueError, match=r"\['probe_step_size'\] apply to runs of other "
+                                         "kernels.*drop them"):
+        diagnose(mala_run, probe_step_size=0.1, ksd=False)
+    _, rep = diagnose(mala_run, ksd=False)  # following the advice
+    assert rep["ratio_consistency"].passed
+
+
+def data_model(y):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
+    numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+
+def data_model_default(y=None):
+    data_model(jnp.zeros(3) if y is None else y)
+
+
+@pytest.mark.parametrize("kernel", [MALA, NUTS])
+def test_model_arguments_advice(kernel):
+    y = jnp.array([2.0, 2.5, 3.0])
+    mcmc = MCMC(kernel(data_model), num_warmup=100, num_samples=200, progress_bar=False)
+    fields = DIAGNOSTIC_FIELDS if kernel is MALA else ()
+    mcmc.run(jax.random.key(0), y, extra_fields=fields)
+    with pytest.raises(TypeError, match="model_args=\\(...\\)"):
+        diagnose(mcmc, ksd=False)
+    _, rep = diagnose(mcmc, model_args=(y,), ksd=False)  # following the advice
+    assert rep["fluctuation_identity"].passed, rep.report()
+
+
+def test_wrong_model_arguments_caught_by_the_logged_potential():
+    # the model runs without its data (a default): the potential would silently be wrong
+    y = jnp.array([2.0, 2.5, 3.0])
+    mcmc = MCMC(MALA(data_model_default), num_warmup=100, num_samples=200,
+                progress_bar=False)
+    mcmc.run(jax.random.key(0), y, extra_fields=DIAGNOSTIC_FIELDS)
+    with pytest.raises(ValueError, match="where the run logged .*model_args="):
+        diagnose(mcmc, ksd=False)
+    _, rep = diagnose(mcmc, model_args=(y,), ksd=False)  # following the advice
+    assert rep["ratio_consistency"].passed, rep.report()
+
+
+def test_diagnostics_read_no_private_numpyro_attributes():
+    import inspect
+    import re
+
+    from numpyro_ebm.diagnostics import arviz as arviz_mod
+
+    src = inspect.getsource(arviz_mod)
+    assert not re.search(r"\._(args|kwargs|temperature)\b", src)
+    assert not re.search(r"getattr\([^)]*[\"']_", src)

@@ -1,7 +1,7 @@
 """Diagnostics: ArviZ conversion, detailed balance, Stein discrepancy, sample quality, plots."""
 
 from . import arviz as arviz  # submodule; kept out of __all__ (would shadow `arviz`)
-from . import balance, classifier, metrics, plots, ratio, stein, transitions
+from . import balance, classifier, metrics, plots, potential, ratio, report, stein, transitions
 from .arviz import (
     DIAGNOSTIC_FIELDS,
     add_group,
@@ -9,10 +9,9 @@ from .arviz import (
     flat_potential,
     from_datatree,
     to_datatree,
+    unconstrained_draws,
 )
 from .balance import (
-    DetailedBalanceReport,
-    Verdict,
     detailed_balance,
     fluctuation_identity,
     ratio_consistency,
@@ -29,12 +28,15 @@ from .metrics import (
     mmd,
 )
 from .plots import plot_detailed_balance, plot_energy_2d
+from .potential import potential_and_grad
 from .ratio import Recomputed, log_proposal_density, recompute
+from .report import Check, DetailedBalanceReport, Verdict
 from .stein import KSDResult, kernel_stein_discrepancy
 from .transitions import Transitions, from_langevin, make_transitions, probe_transitions
 
 __all__ = [
     "C2STResult",
+    "Check",
     "DIAGNOSTIC_FIELDS",
     "DetailedBalanceReport",
     "FisherResult",
@@ -65,12 +67,16 @@ __all__ = [
     "plot_detailed_balance",
     "plot_energy_2d",
     "plots",
+    "potential",
+    "potential_and_grad",
     "probe_transitions",
     "ratio",
     "ratio_consistency",
     "recompute",
+    "report",
     "reversibility",
     "stein",
     "to_datatree",
     "transitions",
+    "unconstrained_draws",
 ]

@@ -1,10 +1,15 @@
-"""ArviZ integration: the extra fields to collect, ``to_datatree`` and ``from_datatree``.
+"""ArviZ integration: the extra fields to collect, ``to_datatree``, ``from_datatree``, ``diagnose``.
 
 ``arviz.from_numpyro(mcmc)`` already works on MALA/ULA runs (ArviZ renames
 ``accept_prob -> acceptance_rate``, ``potential_energy -> lp`` (sign flipped) and
 ``adapt_state.step_size -> step_size``, the Langevin ``h``). Dict-valued fields (the
 unconstrained ``proposal``) are dropped by ArviZ; :func:`to_datatree` adds them flattened,
 with the unconstrained positions, and a ``langevin`` group holding ``h``, ``M^-1`` and ``T``.
+
+Runs of other kernels (NumPyro's NUTS and HMC, ...) log no Langevin proposals; for them
+:func:`to_datatree` adds the unconstrained positions only and :func:`diagnose` draws Langevin
+*probe* proposals from every state (:func:`~numpyro_ebm.diagnostics.probe_transitions`).
+Nothing here reads NumPyro's private attributes: the model's arguments are passed in.
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ from jax.flatten_util import ravel_pytree
 import numpyro.infer  # noqa: F401
 from arviz_base import from_numpyro
 # isort: on
+from numpyro.infer.util import potential_energy, unconstrain_fn
 
-from .balance import DetailedBalanceReport, detailed_balance
-from .transitions import Transitions, make_transitions
+from ..checks import positive_float
+from ..infer import MALA, ULA
+from .balance import detailed_balance
+from .report import DetailedBalanceReport
+from .transitions import Transitions, make_transitions, probe_transitions
 
 __all__ = ["DIAGNOSTIC_FIELDS", "to_datatree", "from_datatree", "flat_potential",
-           "add_group", "diagnose"]
+           "unconstrained_draws", "add_group", "diagnose"]
 
 DIAGNOSTIC_FIELDS: tuple[str, ...] = (
     "potential_energy",
@@ -42,9 +51,21 @@ DIAGNOSTIC_FIELDS: tuple[str, ...] = (
     "noise",
     "adapt_state.step_size",
 )
-"""Pass as ``mcmc.run(..., extra_fields=DIAGNOSTIC_FIELDS)`` for MALA/ULA runs."""
+"""Pass as ``mcmc.run(..., extra_fields=DIAGNOSTIC_FIELDS)`` for numpyro_ebm's MALA/ULA runs.
+
+NumPyro's own kernels (NUTS, HMC) have no such fields and NumPyro fails on them
+(``TypeError: tuple indices must be integers or slices, not str``): run those without
+extra fields; :func:`diagnose` checks them with Langevin probe proposals.
+"""
 
 _UDIM = "unconstrained_dim"
+_ARGS_ADVICE = ("pass the model's arguments as given to mcmc.run: "
+                "model_args=(...), model_kwargs={...}")
+
+
+def _is_langevin_run(mcmc: Any) -> bool:
+    """True when ``mcmc`` ran numpyro_ebm's :class:`~numpyro_ebm.infer.MALA` or ``ULA``."""
+    return isinstance(mcmc.sampler, MALA | ULA)
 
 
 def _flatten_chains(tree: Any) -> np.ndarray:
@@ -54,32 +75,95 @@ def _flatten_chains(tree: Any) -> np.ndarray:
     return np.concatenate([np.asarray(v, np.float64).reshape(c, n, -1) for v in leaves], -1)
 
 
-def _unconstrained_positions(mcmc: Any, proposal: np.ndarray) -> np.ndarray:
-    """Unconstrained ``z`` of every draw; equal to the logged proposal where accepted."""
-    kernel = mcmc.sampler
+def _one_chain_z(mcmc: Any) -> Any:
+    z = mcmc.last_state.z
+    return jax.tree.map(lambda v: v[0], z) if mcmc.num_chains > 1 else z
+
+
+def _call_model(fn: Callable, *args: Any) -> Any:
+    """Run ``fn`` (which runs the model); a missing model argument gets the advice."""
+    try:
+        return fn(*args)
+    except TypeError as err:
+        if "argument" not in str(err):
+            raise
+        raise TypeError(f"calling the model failed ({err}); {_ARGS_ADVICE}") from err
+
+
+def unconstrained_draws(mcmc: Any, model_args: tuple = (), model_kwargs: dict | None = None
+                        ) -> np.ndarray:
+    """The run's draws in unconstrained space, flattened: ``(chain, draw, dim)`` float64.
+
+    Works for any NumPyro kernel. For a model with arguments pass ``model_args`` /
+    ``model_kwargs`` as given to ``mcmc.run`` (constrained sites are unconstrained by
+    running the model).
+    """
     samples = mcmc.get_samples(group_by_chain=True)
     z_last = mcmc.last_state.z
-    if getattr(kernel, "model", None) is not None:
-        from numpyro.infer.util import unconstrain_fn
-
+    model = getattr(mcmc.sampler, "model", None)
+    if model is not None:
         sites = {k: samples[k] for k in z_last}
-        args, kwargs = getattr(mcmc, "_args", ()), getattr(mcmc, "_kwargs", {})
-        unc = jax.vmap(jax.vmap(lambda p: unconstrain_fn(kernel.model, args, kwargs, p)))
-        samples = unc(sites)
-    z = _flatten_chains(samples)
-    # snap to the logged proposal where the step was accepted (recovers its exact bits)
-    close = np.all(np.abs(z - proposal) <= 1e-5 * (1.0 + np.abs(proposal)), -1)
-    return np.where(close[..., None], proposal, z)
+        kwargs = model_kwargs or {}
+        unc = jax.vmap(jax.vmap(lambda p: unconstrain_fn(model, model_args, kwargs, p)))
+        samples = _call_model(unc, sites)
+    return _flatten_chains(samples)
 
 
-def to_datatree(mcmc: Any, **from_numpyro_kwargs: Any) -> xr.DataTree:
-    """ArviZ DataTree of a MALA/ULA run, with what the detailed-balance tests need.
+def flat_potential(mcmc: Any, model_args: tuple = (), model_kwargs: dict | None = None
+                   ) -> Callable[[jax.Array], jax.Array]:
+    """The kernel's potential ``U`` as a function of one flat unconstrained position.
 
-    ``mcmc`` must have run with ``extra_fields=DIAGNOSTIC_FIELDS``. Adds to
-    ``sample_stats``: ``position`` and ``proposal`` (unconstrained, flattened, dims
-    ``(chain, draw, unconstrained_dim)``); and a ``langevin`` group with ``step_size``
-    (chain), ``inverse_mass_matrix`` and attribute ``temperature``.
+    Uses the kernel's public ``get_potential_fn`` (numpyro_ebm's kernels, NumPyro's HMC and
+    NUTS) or, for other kernels of a model, :func:`numpyro.infer.util.potential_energy`.
+    Pass ``model_args`` / ``model_kwargs`` as given to ``mcmc.run``. The result is checked
+    against the potential energy of the run's last state: a mismatch (wrong arguments)
+    raises ``ValueError``.
     """
+    kernel = mcmc.sampler
+    _, unravel = ravel_pytree(_one_chain_z(mcmc))
+    kwargs = model_kwargs or {}
+    if hasattr(kernel, "get_potential_fn"):
+        potential = _call_model(kernel.get_potential_fn, tuple(model_args), kwargs)
+    elif getattr(kernel, "model", None) is not None:
+        def potential(z):
+            return potential_energy(kernel.model, tuple(model_args), kwargs, z)
+    else:
+        raise TypeError(f"cannot get the potential of a {type(kernel).__name__} run: build "
+                        "the transitions yourself and call detailed_balance(transitions, U)")
+    fn = lambda x: potential(unravel(x))  # noqa: E731
+    _check_last_potential(mcmc, fn)
+    return fn
+
+
+def _check_last_potential(mcmc: Any, fn: Callable) -> None:
+    """``fn`` must reproduce ``last_state.potential_energy`` (catches wrong model args)."""
+    logged = getattr(mcmc.last_state, "potential_energy", None)
+    if logged is None:
+        return
+    logged = np.asarray(logged, np.float64).reshape(-1)[0]
+    got = float(_call_model(fn, ravel_pytree(_one_chain_z(mcmc))[0]))
+    if not np.isclose(got, logged, rtol=1e-4, atol=1e-4 * (1.0 + abs(logged))):
+        raise ValueError(
+            f"the potential built from model_args/model_kwargs gives U = {got:.6g} at the "
+            f"run's last state, where the run logged {logged:.6g}; {_ARGS_ADVICE}")
+
+
+def _langevin_group(mcmc: Any, chains: np.ndarray) -> xr.DataTree:
+    """``step_size`` (chain), ``inverse_mass_matrix`` and the kernel's ``temperature``."""
+    ad = mcmc.last_state.adapt_state
+    c = chains.size
+    h = np.broadcast_to(np.asarray(ad.step_size, np.float64), (c,))
+    m = np.asarray(ad.inverse_mass_matrix, np.float64)
+    if mcmc.num_chains == 1:  # last_state has a chain dim only for several chains
+        m = m[None]
+    mdims = ("chain", _UDIM) if m.ndim == 2 else ("chain", _UDIM, _UDIM + "_bis")
+    return xr.DataTree(xr.Dataset(
+        {"step_size": ("chain", h), "inverse_mass_matrix": (mdims, m)},
+        coords={"chain": chains},
+        attrs={"temperature": float(np.asarray(mcmc.sampler.temperature))}))
+
+
+def _langevin_fields(mcmc: Any) -> dict:
     fields = mcmc.get_extra_fields(group_by_chain=True)
     missing = [f for f in ("proposal", "log_accept_ratio") if f not in fields]
     if missing:
@@ -93,39 +177,52 @@ def to_datatree(mcmc: Any, **from_numpyro_kwargs: Any) -> xr.DataTree:
             f"mcmc was run with thinning={thinning}; the detailed-balance diagnostics pair "
             "each proposal with the previous draw and need thinning=1 (thin afterwards)"
         )
+    return fields
+
+
+def to_datatree(mcmc: Any, *, model_args: tuple = (), model_kwargs: dict | None = None,
+                **from_numpyro_kwargs: Any) -> xr.DataTree:
+    """ArviZ DataTree of a run, with what the detailed-balance checks need.
+
+    Adds ``position`` (unconstrained, flattened, dims ``(chain, draw, unconstrained_dim)``)
+    to ``sample_stats``. For a MALA/ULA run (which must have run with
+    ``extra_fields=DIAGNOSTIC_FIELDS`` and ``thinning=1``) also ``proposal`` and a
+    ``langevin`` group with ``step_size`` (chain), ``inverse_mass_matrix`` and attribute
+    ``temperature``. Pass ``model_args`` / ``model_kwargs`` as given to ``mcmc.run``.
+    Other keyword arguments go to ``arviz.from_numpyro``.
+    """
+    langevin = _is_langevin_run(mcmc)
+    fields = _langevin_fields(mcmc) if langevin else None
     dt = from_numpyro(mcmc, **from_numpyro_kwargs)
-    proposal = _flatten_chains(fields["proposal"])
-    position = _unconstrained_positions(mcmc, proposal)
+    position = unconstrained_draws(mcmc, model_args, model_kwargs)
     ss = dt["sample_stats"].to_dataset()
+    if langevin:
+        proposal = _flatten_chains(fields["proposal"])
+        # snap to the logged proposal where the step was accepted (recovers its exact bits)
+        close = np.all(np.abs(position - proposal) <= 1e-5 * (1.0 + np.abs(proposal)), -1)
+        position = np.where(close[..., None], proposal, position)
+        ss["proposal"] = (("chain", "draw", _UDIM), proposal)
     ss["position"] = (("chain", "draw", _UDIM), position)
-    ss["proposal"] = (("chain", "draw", _UDIM), proposal)
     dt["sample_stats"] = xr.DataTree(ss)
-    ad = mcmc.last_state.adapt_state
-    c = position.shape[0]
-    h = np.broadcast_to(np.asarray(ad.step_size, np.float64), (c,))
-    m = np.asarray(ad.inverse_mass_matrix, np.float64)
-    if mcmc.num_chains == 1:  # last_state has a chain dim only for several chains
-        m = m[None]
-    mdims = ("chain", _UDIM) if m.ndim == 2 else ("chain", _UDIM, _UDIM + "_bis")
-    temperature = float(np.asarray(getattr(mcmc.sampler, "_temperature", 1.0)))
-    dt["langevin"] = xr.DataTree(xr.Dataset(
-        {"step_size": ("chain", h), "inverse_mass_matrix": (mdims, m)},
-        coords={"chain": dt["sample_stats"]["chain"].values},
-        attrs={"temperature": temperature}))
+    if langevin:
+        dt["langevin"] = _langevin_group(mcmc, dt["sample_stats"]["chain"].values)
     return dt
 
 
 def from_datatree(dt: xr.DataTree) -> Transitions:
-    """Transitions from a :func:`to_datatree` DataTree (drops each chain's first draw).
+    """Transitions from the :func:`to_datatree` DataTree of a MALA/ULA run.
 
     Draw ``t`` holds the state after step ``t`` and the proposal of step ``t``, so the
-    pairs are ``(position[t-1], proposal[t])`` with ``log_accept_ratio[t]``.
+    pairs are ``(position[t-1], proposal[t])`` with ``log_accept_ratio[t]`` (each chain's
+    first draw is dropped).
     """
     for group, var in (("sample_stats", "position"), ("sample_stats", "proposal"),
                        ("langevin", "step_size")):
         if group not in dt.children or var not in dt[group].data_vars:
-            raise ValueError(f"dt has no {group}/{var}; build it with "
-                             "numpyro_ebm.diagnostics.to_datatree(mcmc)")
+            raise ValueError(
+                f"dt has no {group}/{var}: build it with numpyro_ebm.diagnostics."
+                "to_datatree(mcmc) from a MALA/ULA run; runs of other kernels have no "
+                "Langevin proposals (use diagnose(mcmc) or probe_transitions)")
     ss, lg = dt["sample_stats"], dt["langevin"]
     x = ss["position"].values
     y = ss["proposal"].values
@@ -137,18 +234,6 @@ def from_datatree(dt: xr.DataTree) -> Transitions:
                             lg.attrs.get("temperature", 1.0), ratio[:, 1:])
 
 
-def flat_potential(mcmc: Any, model_args: tuple = (), model_kwargs: dict | None = None
-                   ) -> Callable[[jax.Array], jax.Array]:
-    """The kernel's potential ``U`` as a function of one flat unconstrained position."""
-    z = mcmc.last_state.z
-    z = jax.tree.map(lambda v: v[0], z) if mcmc.num_chains > 1 else z
-    _, unravel = ravel_pytree(z)
-    args = model_args or getattr(mcmc, "_args", ())
-    kwargs = model_kwargs if model_kwargs is not None else getattr(mcmc, "_kwargs", {})
-    potential = mcmc.sampler.get_potential_fn(args, kwargs)
-    return lambda x: potential(unravel(x))
-
-
 def add_group(dt: xr.DataTree, dataset: xr.Dataset, name: str = "detailed_balance"
               ) -> xr.DataTree:
     """Store a diagnostics dataset as group ``name`` of ``dt`` (in place; returns ``dt``)."""
@@ -156,15 +241,51 @@ def add_group(dt: xr.DataTree, dataset: xr.Dataset, name: str = "detailed_balanc
     return dt
 
 
+def _probe_step(mcmc: Any, probe_step_size: float | None) -> float:
+    """The probe's Langevin ``h``: given, or ``eps^2 / 2`` of the run's leapfrog step."""
+    if probe_step_size is not None:
+        return positive_float(probe_step_size, "probe_step_size")
+    eps = getattr(getattr(mcmc.last_state, "adapt_state", None), "step_size", None)
+    if eps is None:
+        raise ValueError(f"a {type(mcmc.sampler).__name__} run has no step size to derive "
+                         "the probes' Langevin step from; pass probe_step_size=h")
+    return float(np.mean(np.asarray(eps, np.float64)) ** 2 / 2.0)
+
+
 def diagnose(mcmc: Any, *, model_args: tuple = (), model_kwargs: dict | None = None,
+             probe_step_size: float | None = None, probe_seed: int | None = None,
              group: str = "detailed_balance", **kwargs: Any
              ) -> tuple[xr.DataTree, DetailedBalanceReport]:
-    """``to_datatree`` + :func:`detailed_balance` on the kernel's own potential.
+    """:func:`to_datatree` + :func:`detailed_balance` on the kernel's own potential.
 
-    Returns the DataTree (with the report stored as group ``group``) and the report;
-    ``kwargs`` go to :func:`detailed_balance`.
+    A MALA/ULA run (with ``extra_fields=DIAGNOSTIC_FIELDS``) is checked on its logged
+    transitions. Any other run (NUTS, HMC, ...) is checked through Langevin probe proposals
+    drawn from its states (:func:`probe_transitions`; ratio consistency and innovations do
+    not apply) with Langevin step ``probe_step_size``, by default ``eps^2 / 2`` of the run's
+    adapted leapfrog step ``eps`` (one leapfrog step of HMC is a Langevin step of that
+    ``h``); ``probe_seed`` (default 0) seeds the probes. The probe arguments are refused for
+    MALA/ULA runs (they are checked on their own proposals).
+
+    Pass ``model_args`` / ``model_kwargs`` as given to ``mcmc.run``. Returns the DataTree
+    (with the report stored as group ``group``) and the report; ``kwargs`` go to
+    :func:`detailed_balance`.
     """
-    dt = to_datatree(mcmc)
-    report = detailed_balance(from_datatree(dt), flat_potential(mcmc, model_args, model_kwargs),
-                              **kwargs)
-    return add_group(dt, report.to_dataset(), group), report
+    dt = to_datatree(mcmc, model_args=model_args, model_kwargs=model_kwargs)
+    potential = flat_potential(mcmc, model_args, model_kwargs)
+    if _is_langevin_run(mcmc):
+        given = [k for k, v in (("probe_step_size", probe_step_size),
+                                ("probe_seed", probe_seed)) if v is not None]
+        if given:
+            raise ValueError(f"{given} apply to runs of other kernels; a "
+                             f"{type(mcmc.sampler).__name__} run is checked on its own "
+                             "logged proposals: drop them")
+        transitions, attrs = from_datatree(dt), {"source": "kernel"}
+    else:
+        h = _probe_step(mcmc, probe_step_size)
+        transitions = probe_transitions(dt["sample_stats"]["position"].values, potential, h,
+                                        seed=0 if probe_seed is None else probe_seed)
+        attrs = {"source": "probe", "probe_step_size": h}
+    report = detailed_balance(transitions, potential, **kwargs)
+    ds = report.to_dataset()
+    ds.attrs.update(attrs)
+    return add_group(dt, ds, group), report

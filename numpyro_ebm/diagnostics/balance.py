@@ -1,18 +1,19 @@
-"""Detailed-balance diagnostics D1-D3 (+ D5) and the ``detailed_balance`` entry point.
+"""Detailed-balance checks and the ``detailed_balance`` entry point.
 
-- D1 ratio consistency: max ``|R_logged - R_recomputed|`` and a KS test that the recovered
-  innovations are N(0, 1).
-- D2 fluctuation identity: ``d_t = min(1, e^R) - 2 1{R > 0} - 1{R = 0}`` has mean 0 for
+- ratio consistency: max ``|R_logged - R_recomputed|``; innovations: a KS test that the
+  recovered innovations are N(0, 1).
+- fluctuation identity: ``d_t = min(1, e^R) - 2 1{R > 0} - 1{R = 0}`` has mean 0 for
   ``x ~ pi``, ``y ~ q(.|x)`` (``R(x, y) = -R(y, x)`` and a change of measure give
   ``E[e^R 1{R < 0}] = P(R > 0)``); per-chain z from ArviZ's MCSE, Holm across chains.
-- D3 reversibility: ``a_t = f(x_t) g(x_{t+k}) - g(x_t) f(x_{t+k})`` has mean 0 for a
+- reversibility: ``a_t = f(x_t) g(x_{t+k}) - g(x_t) f(x_{t+k})`` has mean 0 for a
   reversible stationary chain; z per (chain, lag, feature), Holm over all.
+- Stein discrepancy: :func:`~numpyro_ebm.diagnostics.kernel_stein_discrepancy` of the states.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import numpy as np
@@ -21,12 +22,11 @@ from scipy import stats
 
 from ._stats import holm, mean_z_scores, two_sided_p
 from .ratio import Recomputed, recompute
+from .report import Check, DetailedBalanceReport, Verdict, skipped
 from .stein import kernel_stein_discrepancy
 from .transitions import Transitions
 
 __all__ = [
-    "Verdict",
-    "DetailedBalanceReport",
     "ratio_consistency",
     "fluctuation_identity",
     "reversibility",
@@ -34,27 +34,11 @@ __all__ = [
 ]
 
 
-class Verdict(NamedTuple):
-    """One verdict: ``passed`` is None when the test does not apply (``note`` says why)."""
-
-    name: str
-    statistic: float
-    p_value: float
-    threshold: float
-    passed: bool | None
-    details: xr.Dataset
-    note: str = ""
-
-
-def _skip(name: str, note: str) -> Verdict:
-    return Verdict(name, np.nan, np.nan, np.nan, None, xr.Dataset(), note)
-
-
 def ratio_consistency(
     transitions: Transitions, recomputed: Recomputed, alpha: float = 0.01,
     tolerance: float | None = None,
 ) -> tuple[Verdict, Verdict]:
-    """D1: logged vs recomputed log ratio, and KS of the innovations against N(0, 1).
+    """Ratio consistency (logged vs recomputed log ratio) and the innovations' KS test.
 
     The ratio statistic is ``max |R_logged - R| / (1 + (|U(x)| + |U(y)|) / T)``; its
     ``tolerance`` defaults to ``10 sqrt(eps)`` of the logged ratio's dtype (3.5e-3 for
@@ -63,11 +47,11 @@ def ratio_consistency(
     xi = recomputed.innovation
     xi = xi[np.all(np.isfinite(xi), -1)].ravel()
     ks = stats.kstest(xi, "norm")
-    innov = Verdict("D1 innovations N(0,1)", float(ks.statistic), float(ks.pvalue), alpha,
+    innov = Verdict(Check.INNOVATIONS, float(ks.statistic), float(ks.pvalue), alpha,
                     bool(ks.pvalue > alpha), xr.Dataset())
     logged = transitions.log_accept_ratio
     if logged is None or transitions.source != "kernel":
-        return _skip("D1 ratio consistency", "no kernel log ratio logged"), innov
+        return skipped(Check.RATIO_CONSISTENCY, "no kernel log ratio logged"), innov
     tol = 10.0 * np.sqrt(transitions.log_ratio_eps) if tolerance is None else float(tolerance)
     rec = recomputed.log_accept_ratio
     both_inf = ~np.isfinite(rec) & ~np.isfinite(logged) & (np.sign(rec) == np.sign(logged))
@@ -75,7 +59,7 @@ def ratio_consistency(
         err = _ratio_error(logged, rec, recomputed, transitions.temperature, both_inf)
     details = xr.Dataset({"abs_error": (("chain", "draw"), err)})
     stat = float(err.max())
-    return Verdict("D1 ratio consistency", stat, np.nan, tol, bool(stat <= tol), details), innov
+    return Verdict(Check.RATIO_CONSISTENCY, stat, np.nan, tol, bool(stat <= tol), details), innov
 
 
 def _ratio_error(logged, rec, recomputed, temperature, both_inf):
@@ -87,7 +71,7 @@ def _ratio_error(logged, rec, recomputed, temperature, both_inf):
 
 
 def fluctuation_identity(recomputed: Recomputed, alpha: float = 0.01) -> Verdict:
-    """D2: per-chain z-scores of ``mean d_t`` (ArviZ MCSE), Holm-adjusted across chains."""
+    """Fluctuation identity: per-chain z of ``mean d_t`` (ArviZ MCSE), Holm across chains."""
     r = recomputed.log_accept_ratio
     with np.errstate(over="ignore"):
         acc = np.exp(np.minimum(r, 0.0))
@@ -96,11 +80,11 @@ def fluctuation_identity(recomputed: Recomputed, alpha: float = 0.01) -> Verdict
     mean, se, z = mean_z_scores(da)
     p_adj = holm(two_sided_p(z.values))
     bad = np.mean(~np.isfinite(r), axis=1)  # non-finite proposals carry no information
-    details = xr.Dataset({"fluctuation": da, "mean": mean, "mcse": se, "z": z,
+    details = xr.Dataset({"d": da, "mean": mean, "mcse": se, "z": z,
                           "p_holm": ("chain", p_adj), "nonfinite_fraction": ("chain", bad)})
     note = "most proposals non-finite: kernel diverged" if np.any(bad > 0.5) else ""
     passed = bool(p_adj.min() > alpha) and not note
-    return Verdict("D2 fluctuation identity", float(np.max(np.abs(z.values))),
+    return Verdict(Check.FLUCTUATION_IDENTITY, float(np.max(np.abs(z.values))),
                    float(p_adj.min()), alpha, passed, details, note)
 
 
@@ -120,7 +104,7 @@ def reversibility(
     positions: np.ndarray, lags: Sequence[int] = (1, 2, 4), coords: Sequence[int] | None = None,
     alpha: float = 0.01,
 ) -> Verdict:
-    """D3: lagged antisymmetry z-scores over (chain, lag, feature), Holm over all of them.
+    """Reversibility: lagged antisymmetry z over (chain, lag, feature), Holm over all.
 
     Tests reversibility, not correctness: a correct non-reversible kernel fails it.
     """
@@ -148,62 +132,8 @@ def reversibility(
     details = xr.Dataset({"z": (dims, z), "mean": (dims, np.stack(means, 1)),
                           "mcse": (dims, np.stack(ses, 1)), "p_holm": (dims, p_adj)},
                          coords=coords_)
-    return Verdict("D3 reversibility", float(np.max(np.abs(z))), float(p_adj.min()), alpha,
+    return Verdict(Check.REVERSIBILITY, float(np.max(np.abs(z))), float(p_adj.min()), alpha,
                    bool(p_adj.min() > alpha), details)
-
-
-class DetailedBalanceReport(NamedTuple):
-    """Verdicts of D1-D3 and D5 with a printable report and an xarray export."""
-
-    results: tuple[Verdict, ...]
-    alpha: float
-
-    def __getitem__(self, key):  # by name prefix ("D2") or position
-        if isinstance(key, str):
-            for r in self.results:
-                if r.name.startswith(key):
-                    return r
-            raise KeyError(f"no test named {key!r}; have {[r.name for r in self.results]}")
-        return tuple.__getitem__(self, key)
-
-    @property
-    def passed(self) -> bool:
-        """True when no applicable test failed."""
-        return all(r.passed is not False for r in self.results)
-
-    def report(self) -> str:
-        """A plain-text table: test, statistic, p-value, threshold, verdict."""
-        lines = [f"Detailed balance diagnostics (alpha = {self.alpha:g})",
-                 f"{'test':<26}{'statistic':>12}{'p-value':>11}{'threshold':>11}  verdict"]
-        for r in self.results:
-            verdict = "n/a" if r.passed is None else ("pass" if r.passed else "FAIL")
-            lines.append(f"{r.name:<26}{r.statistic:>12.4g}{r.p_value:>11.3g}"
-                         f"{r.threshold:>11.3g}  {verdict}" + (f" ({r.note})" if r.note else ""))
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.report()
-
-    def to_dataset(self) -> xr.Dataset:
-        """All verdicts (dim ``test``) and per-test details (prefixed ``d1_``, ``d2_``...)."""
-        names = [r.name for r in self.results]
-        ds = xr.Dataset(
-            {"statistic": ("test", [r.statistic for r in self.results]),
-             "p_value": ("test", [r.p_value for r in self.results]),
-             "threshold": ("test", [r.threshold for r in self.results]),
-             "passed": ("test", [-1 if r.passed is None else int(r.passed)
-                                 for r in self.results])},
-            coords={"test": names},
-            attrs={"alpha": self.alpha, "passed_encoding": "1 pass, 0 fail, -1 not applicable"})
-        for r in self.results:
-            prefix = r.name.split()[0].lower() + "_"
-            if r.name.startswith("D1 innovations"):
-                prefix = "d1_innovation_"
-            ren = {v: prefix + str(v) for v in r.details.data_vars}
-            ren.update({d: prefix + str(d) for d in r.details.dims
-                        if d not in ("chain", "draw")})
-            ds = ds.merge(r.details.rename(ren))
-        return ds
 
 
 def detailed_balance(
@@ -217,10 +147,12 @@ def detailed_balance(
     ksd: bool = True,
     ksd_kwargs: dict[str, Any] | None = None,
 ) -> DetailedBalanceReport:
-    """Run D1 (ratio, innovations), D2, D3 and D5 (KSD) on logged Langevin transitions.
+    """Run every check on Langevin transitions; returns a mapping check name -> verdict.
 
-    ``potential_fn(x)`` is the reference potential ``U`` of one flat position (target
-    ``exp(-U / T)``). Each test is at level ``alpha`` (Holm inside a test).
+    Checks: ratio consistency and innovations (kernel transitions only), fluctuation
+    identity, reversibility and (``ksd=True``) Stein discrepancy. ``potential_fn(x)`` is the
+    reference potential ``U`` of one flat position (target ``exp(-U / T)``). Each check is
+    at level ``alpha`` (Holm inside a check).
     """
     if not callable(potential_fn):
         raise TypeError(f"potential_fn must be callable U(x) -> scalar; got {potential_fn!r}")
@@ -229,7 +161,7 @@ def detailed_balance(
     rec = recompute(transitions, potential_fn)
     d1, innov = ratio_consistency(transitions, rec, alpha, ratio_tolerance)
     if transitions.source != "kernel":
-        innov = _skip("D1 innovations N(0,1)", "probe proposals")
+        innov = skipped(Check.INNOVATIONS, "probe proposals")
     results = [d1, innov, fluctuation_identity(rec, alpha),
                reversibility(transitions.position, lags, coords, alpha)]
     if ksd:
@@ -240,6 +172,6 @@ def detailed_balance(
         details = xr.Dataset({"bootstrap_ksd": ("bootstrap", res.bootstrap)},
                              attrs={"num_samples": res.num_samples,
                                     "flip_probability": res.flip_probability})
-        results.append(Verdict("D5 kernel Stein discrepancy", res.ksd_squared, res.p_value,
+        results.append(Verdict(Check.STEIN_DISCREPANCY, res.ksd_squared, res.p_value,
                                alpha, bool(res.p_value > alpha), details))
-    return DetailedBalanceReport(tuple(results), float(alpha))
+    return DetailedBalanceReport(results, alpha)

@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from .balance import DetailedBalanceReport
+from .report import DetailedBalanceReport
 
 __all__ = ["plot_detailed_balance", "plot_energy_2d"]
 
@@ -30,8 +30,9 @@ def _pyplot():
 
 def plot_detailed_balance(result: DetailedBalanceReport | xr.Dataset | xr.DataTree,
                           axes: Any = None):
-    """D2 z per chain and D3 z per lag (one dot per chain and feature) with Bonferroni
-    thresholds ``+-Phi^-1(1 - alpha / 2m)`` (Holm rejects nothing inside them).
+    """Fluctuation-identity z per chain and reversibility z per lag (one dot per chain and
+    feature) with Bonferroni thresholds ``+-Phi^-1(1 - alpha / 2m)`` (Holm rejects nothing
+    inside them).
 
     ``result`` is a report, its ``to_dataset()`` or a DataTree group holding it.
     Returns the matplotlib ``(fig, axes)``.
@@ -39,8 +40,9 @@ def plot_detailed_balance(result: DetailedBalanceReport | xr.Dataset | xr.DataTr
     ds = result.to_dataset() if isinstance(result, DetailedBalanceReport) else result
     if isinstance(ds, xr.DataTree):
         ds = ds.to_dataset()
-    if "d2_z" not in ds or "d3_z" not in ds:
-        raise ValueError("result must hold d2_z and d3_z (from detailed_balance(...)); got "
+    if "fluctuation_identity_z" not in ds or "reversibility_z" not in ds:
+        raise ValueError("result must hold fluctuation_identity_z and reversibility_z (from "
+                         "detailed_balance(...)); got "
                          f"variables {sorted(ds.data_vars)}")
     alpha = float(ds.attrs.get("alpha", 0.01))
     plt = _pyplot()
@@ -49,24 +51,24 @@ def plot_detailed_balance(result: DetailedBalanceReport | xr.Dataset | xr.DataTr
     else:
         fig = np.ravel(axes)[0].figure
     ax2, ax3 = np.ravel(axes)[:2]
-    z2 = ds["d2_z"].values
+    z2 = ds["fluctuation_identity_z"].values
     t2 = stats.norm.isf(alpha / (2 * z2.size))
     ax2.axhspan(-t2, t2, color="0.9")
     chains = np.arange(z2.size)
     ax2.plot(chains, z2, "o", color="C0")
     out = np.abs(z2) > t2
     ax2.plot(chains[out], z2[out], "o", color="C3", label="rejected")
-    ax2.set(xlabel="chain", ylabel="z", title="D2 fluctuation identity", xticks=chains)
-    z3 = ds["d3_z"]
+    ax2.set(xlabel="chain", ylabel="z", title="fluctuation identity", xticks=chains)
+    z3 = ds["reversibility_z"]
     t3 = stats.norm.isf(alpha / (2 * z3.size))
-    lags = ds["d3_lag"].values
+    lags = ds["reversibility_lag"].values
     ax3.axhspan(-t3, t3, color="0.9")
-    for j, feat in enumerate(ds["d3_feature"].values):
-        vals = z3.isel(d3_feature=j).values  # (chain, lag)
+    for j, feat in enumerate(ds["reversibility_feature"].values):
+        vals = z3.isel(reversibility_feature=j).values  # (chain, lag)
         for c in range(vals.shape[0]):
             ax3.plot(lags + 0.05 * (j - 1), vals[c], "o", ms=4, color=f"C{j % 10}",
                      label=str(feat) if c == 0 else None)
-    ax3.set(xlabel="lag", ylabel="z", title="D3 reversibility", xticks=lags)
+    ax3.set(xlabel="lag", ylabel="z", title="reversibility", xticks=lags)
     ax3.legend(fontsize="small", ncols=2)
     return fig, axes
 

@@ -1,4 +1,4 @@
-"""D1 building blocks: the Langevin log acceptance ratio recomputed independently in float64.
+"""The Langevin log acceptance ratio recomputed independently in float64.
 
 Written apart from ``infer/langevin.py`` on purpose: potentials and gradients come from JAX
 with 64-bit enabled, the Gaussian proposal densities from NumPy/SciPy,
@@ -11,18 +11,17 @@ and the innovation ``xi = L^-1 (y - x + h M^-1 grad U(x)) / sqrt(2 h T)`` with `
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from scipy.linalg import solve_triangular
 
+from .potential import potential_and_grad
 from .transitions import Transitions
 
-__all__ = ["Recomputed", "potential_and_grad", "log_proposal_density", "recompute"]
+__all__ = ["Recomputed", "log_proposal_density", "recompute"]
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -36,25 +35,6 @@ class Recomputed(NamedTuple):
     backward_log_prob: np.ndarray  # log q(x | y)
     potential: np.ndarray  # U(x)
     proposal_potential: np.ndarray  # U(y)
-
-
-def potential_and_grad(
-    potential_fn: Callable[[jax.Array], jax.Array], points: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``U`` and ``grad U`` at ``points`` (``(..., dim)``), evaluated by JAX in float64."""
-    pts = np.asarray(points, dtype=np.float64)
-    flat = pts.reshape(-1, pts.shape[-1])
-    with jax.enable_x64(True):
-        u, g = _value_and_grad(potential_fn)(jnp.asarray(flat, jnp.float64))
-        u, g = np.asarray(u, np.float64), np.asarray(g, np.float64)
-    return u.reshape(pts.shape[:-1]), g.reshape(pts.shape)
-
-
-@functools.lru_cache(maxsize=16)
-def _value_and_grad(potential_fn):
-    """Jitted, vmapped ``(U, grad U)``; cached per potential to compile once."""
-    return jax.jit(jax.vmap(jax.value_and_grad(
-        lambda z: jnp.asarray(potential_fn(z), jnp.float64))))
 
 
 def log_proposal_density(

@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from .potential import potential_and_grad
+
 __all__ = ["Transitions", "make_transitions", "from_langevin", "probe_transitions"]
 
 
@@ -32,7 +34,8 @@ class Transitions(NamedTuple):
     temperature : scalar ``T``; the target is ``exp(-U / T)``.
     log_accept_ratio : (chain, draw) ratio the kernel logged, or None.
     source : ``"kernel"`` (proposals made by the sampler) or ``"probe"`` (added afterwards).
-    log_ratio_eps : machine epsilon of the logged ratio's original dtype (sets D1's tolerance).
+    log_ratio_eps : machine epsilon of the logged ratio's original dtype (sets the ratio
+        consistency tolerance).
     """
 
     position: np.ndarray
@@ -173,15 +176,14 @@ def probe_transitions(
 ) -> Transitions:
     """Add Langevin probe proposals ``y_t ~ q(. | x_t)`` to draws from any sampler.
 
-    With probes, D2 tests whether the draws ``x_t`` follow ``exp(-U / T)`` (its identity
-    holds for ``x ~ pi`` and any ``y ~ q(.|x)``); D1 does not apply (no kernel ratio).
+    With probes, the fluctuation identity tests whether the draws ``x_t`` follow
+    ``exp(-U / T)`` (it holds for ``x ~ pi`` and any ``y ~ q(.|x)``); ratio consistency does
+    not apply (no kernel ratio).
     """
     x = _as_chains("positions", positions, 1)
     h = float(step_size)
     if not (np.isfinite(h) and h > 0):
         raise ValueError(f"step_size must be finite and > 0; got {step_size}")
-    from .ratio import potential_and_grad
-
     _, g = potential_and_grad(potential_fn, x)
     # a stream of its own, so that draws made with numpy seed `seed` are not reused
     xi = np.random.default_rng((int(seed), 0x9E0BE)).standard_normal(x.shape)
