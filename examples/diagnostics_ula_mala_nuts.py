@@ -89,7 +89,7 @@ def main(argv=None) -> dict:
 
     exact = np.asarray(DENSITY.sample(jax.random.key(args.seed + 1), 1000))
     ksd_exact = kernel_stein_discrepancy(exact, lambda x: -jax.grad(potential)(x),
-                                         flip_probability=0.5)
+                                         block_length=1)
     for name, (dt, report, _) in runs.items():
         print(f"\n== {name}")
         print(azs.summary(dt, kind="diagnostics"))

@@ -1,4 +1,4 @@
-"""D5 kernel Stein discrepancy: the Stein kernel against autodiff, size and power."""
+"""Kernel Stein discrepancy: the Stein kernel against autodiff, bootstrap size and power."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_stein_kernel_matches_autodiff():
 
 def test_exact_draws_have_large_p_value():
     x = exact_draws(11, 1000)
-    res = kernel_stein_discrepancy(x, score, flip_probability=0.5, num_bootstrap=500)
+    res = kernel_stein_discrepancy(x, score, block_length=1, num_bootstrap=500)
     assert res.p_value > 0.05
     assert res.num_samples == 1000 and res.bootstrap.shape == (500,)
 
@@ -47,14 +47,14 @@ def test_ula_large_step_has_small_p_value():
     res = kernel_stein_discrepancy(tr.position, score, num_bootstrap=500, max_samples=1000)
     assert res.p_value < 0.01
     assert res.num_samples == 1000  # 4 chains x 2000 draws thinned by 8
-    # the flip probability follows the chains' autocorrelation: below 1/2 for MCMC
-    assert 0 < res.flip_probability < 0.5
+    # the block length follows the chains' autocorrelation: above 1 for MCMC
+    assert res.block_length > 1
 
 
 def test_ksd_blocks_do_not_change_the_statistic():
     x = exact_draws(2, 300)
-    a = kernel_stein_discrepancy(x, score, block_size=7, num_bootstrap=50)
-    b = kernel_stein_discrepancy(x, score, block_size=1000, num_bootstrap=50)
+    a = kernel_stein_discrepancy(x, score, chunk_size=7, num_bootstrap=50)
+    b = kernel_stein_discrepancy(x, score, chunk_size=1000, num_bootstrap=50)
     full = stein_kernel_matrix(x, np.asarray(jax.vmap(score)(jnp.asarray(x)))).mean()
     np.testing.assert_allclose([a.ksd_squared, b.ksd_squared], full, rtol=1e-10)
     np.testing.assert_allclose(a.bootstrap, b.bootstrap, rtol=1e-8)
@@ -70,5 +70,34 @@ def test_ksd_bad_inputs():
         kernel_stein_discrepancy(np.full((10, 2), np.nan), score)
     with pytest.raises(ValueError, match="scores must have the shape"):
         kernel_stein_discrepancy(x, scores=np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="flip_probability must be in"):
-        kernel_stein_discrepancy(x, score, flip_probability=0.9)
+    with pytest.raises(ValueError, match="block_length must be a positive int"):
+        kernel_stein_discrepancy(x, score, block_length=0)
+    with pytest.raises(ValueError, match=r"block_length must be at most the draws per chain"):
+        kernel_stein_discrepancy(x, score, block_length=11)
+
+
+def _ar1(rng, chains, n, rho, dim=2):
+    x = np.empty((chains, n, dim))
+    x[:, 0] = rng.normal(size=(chains, dim))
+    e = rng.normal(size=(chains, n, dim)) * np.sqrt(1 - rho**2)
+    for t in range(1, n):
+        x[:, t] = rho * x[:, t - 1] + e[:, t]
+    return x
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rho,draws,max_samples", [(0.5, 400, 800), (0.9, 400, 800),
+                                                   (0.95, 400, 800), (0.95, 1600, 800)])
+def test_ksd_size_on_ar1_chains(rho, draws, max_samples):
+    # exact N(0, I) marginals, autocorrelated: the rejection rate at 5% must be within
+    # 2.5 MCSE of 5% (the sign-flip bootstrap with blocks ~2 tau rejected 14-20%)
+    reps = 200
+    rng = np.random.default_rng(int(rho * 100) + draws)
+    p = []
+    for r in range(reps):
+        x = _ar1(rng, 2, draws, rho)
+        p.append(kernel_stein_discrepancy(x, scores=-x, num_bootstrap=200,
+                                          max_samples=max_samples, seed=r).p_value)
+    rate = np.mean(np.array(p) < 0.05)
+    mcse = np.sqrt(0.05 * 0.95 / reps)
+    assert abs(rate - 0.05) < 2.5 * mcse, rate

@@ -171,7 +171,7 @@ def detailed_balance(
             **(ksd_kwargs or {}))
         details = xr.Dataset({"bootstrap_ksd": ("bootstrap", res.bootstrap)},
                              attrs={"num_samples": res.num_samples,
-                                    "flip_probability": res.flip_probability})
+                                    "block_length": res.block_length})
         results.append(Verdict(Check.STEIN_DISCREPANCY, res.ksd_squared, res.p_value,
                                alpha, bool(res.p_value > alpha), details))
     return DetailedBalanceReport(results, alpha)
