@@ -1,4 +1,4 @@
-"""D4 exact-start tests for kernel authors: invariance, Besag-Clifford ranks, SBC ranks.
+"""Exact-start tests for kernel authors: invariance, Besag-Clifford ranks, SBC ranks.
 
 All start from exact draws of the target. A kernel here is ``kernel(key, x) -> x'`` for
 ONE flat position ``x`` (``(d,)``); the tests vmap it. References: Geweke 2004; Besag &
@@ -17,7 +17,7 @@ import numpy as np
 from arviz_stats.ecdf_utils import ecdf_pit
 from scipy import stats
 
-from .diagnostics._stats import holm
+from .diagnostics.stats import holm
 
 __all__ = [
     "InvarianceResult",

@@ -95,7 +95,7 @@ def test_d1_with_dense_mass_matrix_and_temperature():
 # ------------------------------------------------------------------ size: correct kernels
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_correct_mala_passes_d1_d2_d3(seed):
+def test_correct_mala_passes_every_check(seed):
     tr = langevin_transitions("mala", 0.2, seed)
     rep = detailed_balance(tr, potential, alpha=ALPHA, ksd=False)
     for name in ("ratio_consistency", "innovations", "fluctuation_identity", "reversibility"):

@@ -18,11 +18,11 @@ def test_plot_detailed_balance_marks_rejections():
 
     rep = detailed_balance(langevin_transitions("ula", 0.2, seed=0), potential, ksd=False)
     fig, axes = plot_detailed_balance(rep)
-    d2_ax, d3_ax = axes
-    red = [ln for ln in d2_ax.get_lines() if ln.get_label() == "rejected"][0]
+    fluct_ax, rev_ax = axes
+    red = [ln for ln in fluct_ax.get_lines() if ln.get_label() == "rejected"][0]
     np.testing.assert_allclose(red.get_ydata(),
                                rep["fluctuation_identity"].details["z"].values)  # all 4 chains
-    assert len(d3_ax.get_legend().get_texts()) == 3  # x0*x1, x0*x0^2, x1*x1^2
+    assert len(rev_ax.get_legend().get_texts()) == 3  # x0*x1, x0*x0^2, x1*x1^2
     # the same figure from the stored dataset
     fig2, _ = plot_detailed_balance(rep.to_dataset())
     plt.close(fig), plt.close(fig2)

@@ -1,4 +1,4 @@
-"""D4 exact-start tests (numpyro_ebm.testing): size on MALA, power on planted bugs."""
+"""Exact-start tests (numpyro_ebm.testing): size on MALA, power on planted bugs."""
 
 from __future__ import annotations
 

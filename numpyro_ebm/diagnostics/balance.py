@@ -20,9 +20,9 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from ._stats import holm, mean_z_scores, two_sided_p
 from .ratio import Recomputed, recompute
 from .report import Check, DetailedBalanceReport, Verdict, skipped
+from .stats import holm, mean_z_scores, two_sided_p
 from .stein import kernel_stein_discrepancy
 from .transitions import Transitions
 

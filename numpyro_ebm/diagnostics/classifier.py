@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from ..checks import positive_int
-from ._stats import points
+from .stats import points
 
 __all__ = ["C2STResult", "c2st"]
 

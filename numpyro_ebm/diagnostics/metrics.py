@@ -23,7 +23,7 @@ import numpy as np
 from arviz_stats import mcse
 
 from ..checks import all_finite, nonnegative_int, positive_float
-from ._stats import points
+from .stats import points
 
 __all__ = ["MMDResult", "mmd", "median_bandwidth", "FrechetResult", "frechet_distance",
            "FisherResult", "fisher_divergence"]
