@@ -123,6 +123,11 @@ if not multi:
         r1 = fit_run(obj, None, 30, resume_from=ck)  # and on one device, no mesh
         out["resume_mesh2"] = flat(r2.params)
         out["resume_none"] = flat(r1.params)
+        try:  # a mesh this run's batches cannot be split over
+            fit_run(obj, ebm.make_mesh("data", 3), 30, resume_from=ck)
+            errors["resume_incompatible"] = None
+        except Exception as err:  # noqa: BLE001 - the test asserts type and message
+            errors["resume_incompatible"] = f"{type(err).__name__}: {err}"
     for label, fn in (
         ("fit_indivisible", lambda: ebm.fit(
             *ebm.mlp_energy(jax.random.key(3), 2, (8,)), np.zeros((64, 2)),

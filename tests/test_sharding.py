@@ -87,6 +87,8 @@ def test_fit_mesh_bad_input_is_named(four_devices):
     assert err["fit_indivisible"] == ("ValueError: batch_size=30 is not divisible by the mesh "
                                       "axis 'data' of size 4; use a multiple of 4")
     assert "fit(mesh=...) needs an axis named 'data'" in err["fit_no_axis"]
+    assert err["resume_incompatible"] == ("ValueError: batch_size=32 is not divisible by the "
+                                          "mesh axis 'data' of size 3; use a multiple of 3")
 
 
 def _free_port() -> int:
