@@ -53,15 +53,20 @@ class KSDResult(NamedTuple):
 
 
 def _parts(xa, sa, xb, sb, c, beta):
-    r2 = (np.sum(xa**2, 1)[:, None] + np.sum(xb**2, 1)[None, :] - 2.0 * xa @ xb.T)
-    r2 = np.maximum(r2, 0.0)
+    """Stein kernel block ``k_p(x_a, x_b)``: one matrix product gives every inner product
+    (``[x_a; s_a] [x_b; s_b]^T``), and ``u^beta`` is computed once (``1 / sqrt(u)`` for the
+    default ``beta = -1/2``); the other powers follow by division."""
+    na, nb, d = xa.shape[0], xb.shape[0], xa.shape[1]
+    g = np.concatenate([xa, sa]) @ np.concatenate([xb, sb]).T
+    xx, xs, sx, ss = g[:na, :nb], g[:na, nb:], g[na:, :nb], g[na:, nb:]
+    r2 = np.maximum(np.sum(xa**2, 1)[:, None] + np.sum(xb**2, 1)[None, :] - 2.0 * xx, 0.0)
     u = c**2 + r2
-    d = xa.shape[1]
-    ss = sa @ sb.T
+    ub = 1.0 / np.sqrt(u) if beta == -0.5 else u**beta
+    ub1 = ub / u  # u^(beta - 1)
     # (s_b - s_a).(x_a - x_b) for rows a, columns b
-    cross = (xa @ sb.T) - np.sum(sb * xb, 1)[None, :] - np.sum(sa * xa, 1)[:, None] + sa @ xb.T
-    return (u**beta * ss + 2 * beta * u ** (beta - 1) * cross
-            - 2 * beta * d * u ** (beta - 1) - 4 * beta * (beta - 1) * u ** (beta - 2) * r2)
+    cross = xs - np.sum(sb * xb, 1)[None, :] - np.sum(sa * xa, 1)[:, None] + sx
+    return (ub * ss + 2 * beta * ub1 * (cross - d)
+            - 4 * beta * (beta - 1) * (ub1 / u) * r2)
 
 
 def stein_kernel_matrix(x: np.ndarray, scores: np.ndarray, c: float = 1.0,
