@@ -5,7 +5,8 @@ Target: five isotropic Gaussians (sd 0.5, at least 14 sd apart) in 4-D with exac
 
 1. ``numpyro_ebm.MALA`` and NumPyro's ``NUTS`` alone (each chain stays in one mode);
 2. ``numpyro_ebm.NRPT`` (8 replicas, MALA explorer, one move per scan, Gaussian reference
-   ``N(0, 4^2 I)``, schedule adapted in warmup);
+   ``N(0, 4^2 I)``, schedule adapted in warmup), and the same with 16 replicas (to see the
+   round-trip rate approach its bound as replicas are added);
 3. ebmkit 0.16.0's ``ParallelTempering`` (PyTorch, installed in a separate virtual
    environment under ``benchmarks/_scratch/`` with the system ``python3``; 1 torch thread)
    over ebmkit's ``MALA``, 8 temperatures geometric from 1 to 100, at two step sizes
@@ -128,6 +129,26 @@ def per_scan_seconds(mcmc: MCMC, n: int) -> float:
     return min_time(lambda: loop(state), repeats=3) / n
 
 
+NRPT_NAME = "NRPT (ours, MALA explorer)"
+
+
+def run_nrpt(n: int, warmup: int, samples: int):
+    """NRPT with ``n`` replicas: draws, tempering statistics, per-scan and whole-run time."""
+    kernel = ebm.NRPT(model, num_replicas=n, reference_scale=4.0)
+    nrpt, whole = run_numpyro(kernel, warmup, samples, extra=ebm.NRPT_FIELDS)
+    ef = nrpt.get_extra_fields(group_by_chain=True)
+    rej = 1.0 - np.asarray(ef["swap_accept_prob"], np.float64).mean(1)  # (chain, pair)
+    lam = rej.sum(-1)
+    r = lambda a, k: np.asarray(a, np.float64).round(k).tolist()  # noqa: E731
+    tempering = {"replicas": n, "betas": r(np.asarray(ef["betas"])[0, -1], 4),
+                 "rejection": r(rej.mean(0), 3), "barrier": r(lam, 3),
+                 "round_trip_rate": r(np.asarray(ef["round_trips"])[:, -1] / samples, 4),
+                 "finite_n_rate": r(1.0 / (2.0 + 2.0 * np.sum(rej / (1.0 - rej), -1)), 4),
+                 "bound": r(1.0 / (2.0 + 2.0 * lam), 4)}
+    x = nrpt.get_samples(group_by_chain=True)["x"]
+    return x, tempering, per_scan_seconds(nrpt, 200), whole
+
+
 def ebmkit_env() -> tuple[Path | None, str]:
     """The ebmkit virtual environment's python, creating it once; or why it is unavailable."""
     py = VENV / "bin" / "python"
@@ -183,21 +204,11 @@ def main(quick: bool = False) -> None:
     record("NUTS", nuts.get_samples(group_by_chain=True)["x"],
            per_scan_seconds(nuts, 50) / CHAINS, steps, nuts_s)
 
-    kernel = ebm.NRPT(model, num_replicas=N_REPLICAS, reference_scale=4.0)
-    nrpt, nrpt_s = run_numpyro(kernel, warmup, samples, extra=ebm.NRPT_FIELDS)
-    ef = nrpt.get_extra_fields(group_by_chain=True)
-    rej = 1.0 - np.asarray(ef["swap_accept_prob"], np.float64).mean(1)  # (chain, pair)
-    lam = rej.sum(-1)
-    rate = np.asarray(ef["round_trips"])[:, -1] / samples
-    finite_n = 1.0 / (2.0 + 2.0 * np.sum(rej / (1.0 - rej), -1))
     r = lambda a, k: np.asarray(a, np.float64).round(k).tolist()  # noqa: E731
-    tempering = {"betas": r(np.asarray(ef["betas"])[0, -1], 4),
-                 "rejection": r(rej.mean(0), 3), "barrier": r(lam, 3),
-                 "round_trip_rate": r(rate, 4), "finite_n_rate": r(finite_n, 4),
-                 "bound": r(1.0 / (2.0 + 2.0 * lam), 4)}
-    record("NRPT (ours, MALA explorer)", nrpt.get_samples(group_by_chain=True)["x"],
-           per_scan_seconds(nrpt, 200) / CHAINS, 2.0 * N_REPLICAS, nrpt_s,
-           tempering)
+    for n in (N_REPLICAS, 2 * N_REPLICAS):
+        x, tempering, per_scan, whole = run_nrpt(n, warmup, samples)
+        name = NRPT_NAME if n == N_REPLICAS else f"NRPT (ours, {n} replicas)"
+        record(name, x, per_scan / CHAINS, 2.0 * n, whole, tempering)
 
     py, why = ebmkit_env()
     if py is None:
@@ -218,7 +229,8 @@ def main(quick: bool = False) -> None:
 
 
 def _markdown(data) -> str:
-    t = data["samplers"]["NRPT (ours, MALA explorer)"]
+    t = data["samplers"][NRPT_NAME]
+    pt = [q for q in data["samplers"].values() if "replicas" in q]
     s = data["settings"]
     rows = [[name, str(np.round(q["weights"], 3).tolist()), q["max_abs_error"],
              q["max_error_in_mcse"], "yes" if q["stuck"] else "no", q["min_ess"],
@@ -230,10 +242,10 @@ def _markdown(data) -> str:
         ["sampler", "mode weights", "max abs error", "max error / MCSE", "chains stuck",
          "min bulk ESS", "gradients / ESS", "seconds / ESS", "whole run (s)"], rows)
     rt = markdown_table(
-        ["chain", "barrier Lambda", "round trips / scan", "finite-N prediction",
+        ["replicas", "chain", "barrier Lambda", "round trips / scan", "finite-N prediction",
          "bound 1/(2+2 Lambda)"],
-        [[i, t["barrier"][i], t["round_trip_rate"][i], t["finite_n_rate"][i], t["bound"][i]]
-         for i in range(len(t["barrier"]))])
+        [[q["replicas"], i, q["barrier"][i], q["round_trip_rate"][i], q["finite_n_rate"][i],
+          q["bound"][i]] for q in pt for i in range(len(q["barrier"]))])
     ebmkit = data.get("ebmkit", "")
     kit = {k: v for k, v in data["samplers"].items() if k.startswith("ebmkit")}
     if kit:
@@ -246,7 +258,8 @@ def _markdown(data) -> str:
 of `benchmarks/bench_tempering.py` has the details. Target: five Gaussians (sd {SD}, at
 least 14 sd apart) in 4-D with weights {WEIGHTS.tolist()}; {s['chains']} chains per sampler,
 {s['warmup']} warmup and {s['samples']} kept scans each; {s['replicas']} replicas for both
-tempering samplers, at the same gradient budget per scan (2 per replica). The min bulk ESS
+tempering samplers, at the same gradient budget per scan (2 per replica; the NRPT row with
+{2 * s['replicas']} replicas costs twice as much per scan). The min bulk ESS
 is taken over the five mode indicators and the four coordinates; when chains never leave
 their mode, ESS and MCSE of the indicators are meaningless (the error is then reported
 against an MCSE of zero: infinite). Seconds per ESS: per-scan cost (JAX: jitted loop of
@@ -255,11 +268,11 @@ times the scans kept, divided by the ESS; per chain.
 
 {table}
 
-NRPT schedule after warmup: {t['betas']}; mean swap rejection per pair
-{t['rejection']}. Round trips (reference -> target -> reference, all replicas together)
-per scan, against the DEO rate predicted from the measured rejections for these
-{s['replicas']} replicas and the bound as the number of replicas grows (Syed et al. 2021,
-Thm 3):
+NRPT schedule after warmup ({s['replicas']} replicas): {t['betas']}; mean swap rejection
+per pair {t['rejection']} (the adaptation equalises them). Round trips (reference -> target
+-> reference, all replicas together) per scan, against the DEO rate predicted from the
+measured rejections for that number of replicas and the bound as the number of replicas
+grows (Syed et al. 2021, Thm 3):
 
 {rt}
 
