@@ -370,3 +370,28 @@ def test_pcd_on_two_moons_beats_a_gaussian_and_nears_the_truth():
     h = res.history
     assert abs(np.mean(h["reinit_fraction"][-500:]) - 0.05) < 4 * math.sqrt(0.05 * 0.95 / 64e3)
     assert np.mean(h["acceptance_rate"][-100:]) > 0.8
+
+
+def test_default_guard_stops_ula_whose_moves_mala_would_reject():
+    """Issue 15.8: ULA degrades the model silently once its would-be acceptance drops.
+
+    Default ``min_acceptance="auto"``: 0.9 for ULA at T = 1 (more than 10% would-be
+    rejections per step), off for MALA and for cold (T != 1) ULA; an explicit value wins.
+    """
+    metrics = {"energy_data": jnp.asarray(0.0), "energy_samples": jnp.asarray(0.0),
+               "energy_gap": jnp.asarray(0.0), "energy_abs_max": jnp.asarray(1.0)}
+    at = lambda rate: {**metrics, "acceptance_rate": jnp.asarray(rate)}  # noqa: E731
+    ula = contrastive_divergence(num_steps=2, step_size=0.1, sampler="ula")
+    assert bool(ula.is_healthy(at(0.95))) and not bool(ula.is_healthy(at(0.85)))
+    pcd = persistent_contrastive_divergence(num_steps=2, step_size=0.1, sampler="ula")
+    assert not bool(pcd.is_healthy(at(0.85)))
+    for other in (contrastive_divergence(num_steps=2, step_size=0.1),
+                  contrastive_divergence(num_steps=2, step_size=0.1, sampler="ula",
+                                         temperature=0.5),
+                  contrastive_divergence(num_steps=2, step_size=0.1, sampler="ula",
+                                         min_acceptance=None)):
+        assert bool(other.is_healthy(at(0.1)))
+    explicit = contrastive_divergence(num_steps=2, step_size=0.1, min_acceptance=0.5)
+    assert not bool(explicit.is_healthy(at(0.4)))
+    with pytest.raises(ValueError, match="min_acceptance must be one of \\['auto'\\]"):
+        contrastive_divergence(num_steps=2, step_size=0.1, min_acceptance="on")

@@ -173,12 +173,22 @@ class _Guard:
         return ok
 
 
+ULA_MIN_ACCEPTANCE = 0.9
+"""Default ``min_acceptance`` of ULA chains: the Metropolis acceptance they would have had."""
+
+
 def _settings(num_steps, step_size, temperature, sampler, max_abs_energy, max_energy_gap,
               min_acceptance) -> tuple[_Chains, _Guard]:
     one_of(sampler, "sampler", sorted(_STEPS))
     chains = _Chains(positive_int(num_steps, "num_steps"),
                      positive_float(step_size, "step_size"),
                      positive_float(temperature, "temperature"), sampler)
+    if isinstance(min_acceptance, str):
+        one_of(min_acceptance, "min_acceptance", ["auto"])
+        # guard ULA that is meant to sample the model (T = 1); paper-style cold short-run
+        # chains (T != 1, see cold_langevin) are biased on purpose
+        sampling_model = sampler == "ula" and chains.temperature == 1.0
+        min_acceptance = ULA_MIN_ACCEPTANCE if sampling_model else None
     bounds = [None if v is None else positive_float(v, name)
               for name, v in (("max_abs_energy", max_abs_energy),
                               ("max_energy_gap", max_energy_gap))]
@@ -245,7 +255,7 @@ def contrastive_divergence(
     alpha: float = 0.0,
     max_abs_energy: float | None = 1e5,
     max_energy_gap: float | None = 1e4,
-    min_acceptance: float | None = None,
+    min_acceptance: float | str | None = "auto",
 ) -> Objective:
     """CD-k: negative samples from ``num_steps`` Langevin steps started at the data batch.
 
@@ -262,7 +272,15 @@ def contrastive_divergence(
     max_abs_energy, max_energy_gap, min_acceptance
         ``is_healthy`` is false when any metric is non-finite, when ``max |E|`` or
         ``|mean E(data) - mean E(samples)|`` exceeds these, or when the mean acceptance
-        rate falls below ``min_acceptance`` (frozen chains; ``None`` disables a check).
+        rate falls below ``min_acceptance`` (``None`` disables a check). For ULA the
+        acceptance rate is the Metropolis rate its moves would have had, a measure of its
+        discretisation error: ``"auto"`` (default) guards ULA at ``T = 1`` at ``0.9`` (more
+        than 10% would-be rejections per step: the negatives are biased and the model
+        starts to degrade silently, long before the energies explode) and leaves MALA
+        unguarded (low acceptance freezes MALA chains, which stalls learning but does not
+        bias it), as well as cold ULA (``T != 1``, biased on purpose; see
+        :func:`cold_langevin`).
+        ``fit`` stops at the first unhealthy step and rolls back the update before it.
 
     Returns
     -------
@@ -363,7 +381,7 @@ def persistent_contrastive_divergence(
     alpha: float = 0.0,
     max_abs_energy: float | None = 1e5,
     max_energy_gap: float | None = 1e4,
-    min_acceptance: float | None = None,
+    min_acceptance: float | str | None = "auto",
 ) -> Objective:
     """Persistent CD (Du & Mordatch 2019): chains restart from a replay buffer.
 
