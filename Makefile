@@ -5,7 +5,7 @@
 # executes them in the full setting into docs/notebooks/*.ipynb (committed; the docs site
 # renders them as they are, never re-executing). `make test` executes each once in the small
 # setting (NUMPYRO_EBM_SMALL=1, tests/test_notebooks.py) and checks that every committed
-# render has the code of its source, so CI runs each notebook once.
+# render has the cells (code and text) of its source, so CI runs each notebook once.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: demo test test-fast lint docs notebooks chromium bench venv clean
+.PHONY: demo quickstart test test-fast lint docs notebooks chromium bench venv clean
 
 $(STAMP): pyproject.toml scripts/find_python.sh
 	@set -e; \
@@ -28,11 +28,18 @@ $(STAMP): pyproject.toml scripts/find_python.sh
 
 venv: $(STAMP)
 
+# The demo is notebook 1 in its small setting, run as a script: learn an energy on the
+# digits, restore noisy half-masked held-out digits with it as a NumPyro prior (MALA, NUTS),
+# compare with a Gaussian prior, diagnose; numbers printed, figures in outputs/demo/.
 demo: $(STAMP)
+	NUMPYRO_EBM_SMALL=1 NUMPYRO_EBM_OUT=outputs/demo MPLBACKEND=Agg \
+	  $(PY) notebooks/01_digits_prior.py
+
+quickstart: $(STAMP)
 	$(PY) examples/quickstart.py --out outputs/quickstart
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check numpyro_ebm tests examples benchmarks scripts docs/hooks
+	$(VENV)/bin/ruff check numpyro_ebm tests examples benchmarks scripts notebooks docs/hooks
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
