@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution, constraints
 
+from . import checks
 from .energy import Params, check_params_finite
 from .nn import ACTIVATIONS, mlp_init
 
@@ -110,18 +111,18 @@ def coupling_flow(
     ``loc`` and ``scale`` (scalars or length-``dim``) set the initial Gaussian
     ``N(loc, diag(scale^2))`` (e.g. the data mean and std); defaults 0 and 1.
     """
-    dim, num_layers = int(dim), int(num_layers)
+    dim = checks.positive_int(dim, "dim")
+    num_layers = checks.nonnegative_int(num_layers, "num_layers")
     if dim < 2:
         raise ValueError(f"coupling_flow needs dim >= 2 (coupling splits coordinates), got {dim}")
-    if num_layers < 0:
-        raise ValueError(f"num_layers must be >= 0, got {num_layers}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    checks.one_of(activation, "activation", sorted(ACTIVATIONS))
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
-    loc = jnp.broadcast_to(jnp.asarray(0.0 if loc is None else loc, dtype), (dim,))
-    scale = jnp.broadcast_to(jnp.asarray(1.0 if scale is None else scale, dtype), (dim,))
-    if not bool(jnp.all(scale > 0)):
-        raise ValueError(f"scale must be > 0, got {scale}")
+    if scale is not None:  # concrete values only: loc and scale may be traced
+        checks.positive_array(scale, "scale")
+    loc = jnp.broadcast_to(checks.real_array(0.0 if loc is None else loc, "loc", dtype=dtype),
+                           (dim,))
+    scale = jnp.broadcast_to(checks.real_array(1.0 if scale is None else scale, "scale",
+                                               dtype=dtype), (dim,))
     sizes = (dim, *(int(h) for h in hidden), 2 * dim)
     couplings = _init_couplings(key, sizes, num_layers, dtype)
     params = {"loc": loc, "log_scale": jnp.log(scale), "couplings": couplings}

@@ -69,10 +69,10 @@ def test_nonfinite_score_leaves_chain_in_place():
     [
         ({"sigmas": jnp.array([1.0, 2.0])}, "non-increasing"),
         ({"sigmas": jnp.array([1.0, -0.5])}, "positive"),
-        ({"eps": 0.0}, "eps must be > 0"),
+        ({"eps": 0.0}, "eps must be (finite and )?> 0"),
         ({"n_steps_each": 0}, "n_steps_each must be a positive int"),
         ({"x0": jnp.zeros((4, 3))}, r"score_fn\(x, sigma\) must return the shape"),
-        ({"temperature": -1.0}, "temperature must be >= 0"),
+        ({"temperature": -1.0}, "temperature must be (finite and )?>= 0"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, match):

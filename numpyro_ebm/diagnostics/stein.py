@@ -25,7 +25,7 @@ import jax
 import numpy as np
 from arviz_stats import ess
 
-from ..checks import positive_int
+from ..checks import positive_int, real_array
 
 __all__ = ["KSDResult", "stein_kernel_matrix", "kernel_stein_discrepancy",
            "bartlett_multipliers", "default_block_length"]
@@ -102,7 +102,7 @@ def default_block_length(x: np.ndarray, factor: float = 4.0) -> int:
 def _samples_and_scores(samples: Any, score_fn: Any, scores: Any
                         ) -> tuple[np.ndarray, np.ndarray]:
     """Validated float64 ``(chain, draw, dim)`` samples and their scores."""
-    x = np.asarray(samples, np.float64)
+    x = np.asarray(real_array(samples, "samples", finite=False), np.float64)
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3 or x.shape[1] < 4:

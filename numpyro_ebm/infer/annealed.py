@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import checks
+
 __all__ = ["annealed_langevin", "annealed_step_sizes"]
 
 Array = jax.Array
@@ -37,22 +39,18 @@ def _check(score_fn, x0, sigmas, eps, n_steps_each, temperature) -> None:
         raise ValueError(
             f"x0 must have shape (num_chains,) + event_shape, got shape {jnp.shape(x0)}"
         )
-    if not isinstance(n_steps_each, int | np.integer) or n_steps_each < 1:
-        raise ValueError(f"n_steps_each must be a positive int, got {n_steps_each!r}")
-    if not isinstance(sigmas, jax.core.Tracer):
+    checks.positive_int(n_steps_each, "n_steps_each")
+    sig = checks.real_array(sigmas, "sigmas", ndim=1)
+    if sig.size == 0:
+        raise ValueError(f"sigmas must be a non-empty 1-D array, got shape {sig.shape}")
+    if checks.is_concrete(sigmas):
         s = np.asarray(sigmas, dtype=float)
-        if s.ndim != 1 or s.size == 0:
-            raise ValueError(f"sigmas must be a non-empty 1-D array, got shape {s.shape}")
-        if not (np.all(np.isfinite(s)) and np.all(s > 0) and np.all(np.diff(s) <= 0)):
+        if not (np.all(s > 0) and np.all(np.diff(s) <= 0)):
             raise ValueError(f"sigmas must be positive and non-increasing, got {s}")
-    if not isinstance(eps, jax.core.Tracer):
-        if not (np.isfinite(eps) and float(eps) > 0):
-            raise ValueError(f"eps must be > 0 and finite, got {eps!r}")
-    if not isinstance(temperature, jax.core.Tracer):
-        if not (np.isfinite(temperature) and float(temperature) >= 0):
-            raise ValueError(f"temperature must be >= 0 and finite, got {temperature!r}")
+    checks.positive_float(eps, "eps")
+    checks.positive_float(temperature, "temperature", allow_zero=True)
     out = jax.eval_shape(score_fn, jax.ShapeDtypeStruct(jnp.shape(x0)[1:], jnp.result_type(x0)),
-                         jax.ShapeDtypeStruct((), jnp.result_type(sigmas)))
+                         jax.ShapeDtypeStruct((), sig.dtype))
     if tuple(out.shape) != tuple(jnp.shape(x0)[1:]):
         raise ValueError(
             f"score_fn(x, sigma) must return the shape of one event {tuple(jnp.shape(x0)[1:])}"

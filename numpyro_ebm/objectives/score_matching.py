@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..checks import one_of, positive_int
+from ..checks import one_of, positive_int, real_array
 from ..typing import Array
 from .base import Objective, from_spec
 
@@ -193,13 +193,13 @@ def denoising_score_matching(sigma: float = 0.1, *, sigmas: Sequence[float] | No
     Langevin sampling. Metric: ``grad_norm_sq`` (mean ``|grad E(x~)|^2``).
     """
     if sigmas is None:
-        levels = np.atleast_1d(np.asarray(sigma, dtype=float))
+        levels = np.atleast_1d(np.asarray(real_array(sigma, "sigma", finite=False)))
         if levels.shape != (1,):
             raise ValueError(f"sigma must be one positive float (use sigmas= for a schedule), "
                              f"got {sigma!r}")
         weighted, argname = False, "sigma"
     else:
-        levels = np.asarray(sigmas, dtype=float)
+        levels = np.asarray(real_array(sigmas, "sigmas", finite=False))
         if levels.ndim != 1 or levels.size == 0:
             raise ValueError(f"sigmas must be a non-empty 1-D sequence of noise levels, got "
                              f"shape {levels.shape}")

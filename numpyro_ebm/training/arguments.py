@@ -44,7 +44,8 @@ class FitConfig(NamedTuple):
 def as_data(data: Any, name: str) -> tuple[Array, ...] | Array:
     """Arrays (or a tuple of arrays) sharing a leading axis, checked finite and non-empty."""
     is_tuple = isinstance(data, tuple | list)
-    arrays = [jnp.asarray(a) for a in (data if is_tuple else (data,))]
+    parts = data if is_tuple else (data,)
+    arrays = [_numeric(a, f"{name}[{i}]" if is_tuple else name) for i, a in enumerate(parts)]
     if not arrays:
         raise ValueError(f"{name} must be an array or a non-empty tuple of arrays, got ()")
     for i, a in enumerate(arrays):
@@ -59,6 +60,17 @@ def as_data(data: Any, name: str) -> tuple[Array, ...] | Array:
         raise ValueError(f"{name} arrays must share the leading axis; got shapes "
                          f"{[a.shape for a in arrays]}")
     return tuple(arrays) if is_tuple else arrays[0]
+
+
+def _numeric(value: Any, where: str) -> Array:
+    """``value`` as a real (int or float) array; ``TypeError`` naming ``where`` otherwise."""
+    try:
+        arr = jnp.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{where} must be a numeric array, got {type(value).__name__}") from err
+    if not (jnp.issubdtype(arr.dtype, jnp.integer) or jnp.issubdtype(arr.dtype, jnp.floating)):
+        raise TypeError(f"{where} must be real-valued (int or float), got dtype {arr.dtype}")
+    return arr
 
 
 def num_rows(data: PyTree) -> int:
