@@ -122,7 +122,7 @@ TRACED = {
 
 HOST = "host-side driver or estimator: returns Python floats, NumPy, xarray or plots"
 CONTAINER = "a plain container type (NamedTuple / dataclass of fields), no validation"
-PROTOCOL = "a typing Protocol or exception type, not called to build values"
+PROTOCOL = "a typing Protocol, enum or exception type, not called to build values"
 STATIC = ("its arguments are settings hashed into the compiled program (sizes, step counts, "
           "names) or a structure, static by nature")
 
@@ -141,7 +141,8 @@ NOT_TRACED = {
         "numpyro_ebm.training.save_train_state", "numpyro_ebm.geometric_sigmas",
         "numpyro_ebm.from_equinox", "numpyro_ebm.from_flax_nnx",
         *(f"numpyro_ebm.diagnostics.{n}" for n in [
-            "add_group", "c2st", "fisher_divergence", "flat_potential", "fluctuation_identity",
+            "add_group", "c2st", "potential_and_grad", "unconstrained_draws",
+            "fisher_divergence", "flat_potential", "fluctuation_identity",
             "frechet_distance", "from_datatree", "from_langevin", "log_proposal_density",
             "make_transitions", "median_bandwidth", "mmd", "plot_detailed_balance",
             "plot_energy_2d", "probe_transitions", "ratio_consistency", "recompute",
@@ -166,6 +167,7 @@ NOT_TRACED = {
     ], CONTAINER),
     **dict.fromkeys([
         "numpyro_ebm.DoublyIntractableError", "numpyro_ebm.NumpyroEBMWarning",
+        "numpyro_ebm.diagnostics.Check",
         "numpyro_ebm.energy.EnergyFn", "numpyro_ebm.objectives.HealthCheck",
         "numpyro_ebm.objectives.ObjectiveInit", "numpyro_ebm.objectives.ObjectiveLoss",
     ], PROTOCOL),
