@@ -299,7 +299,7 @@ def _guide_pages() -> list[str]:
             for g in guides]
 
 
-NO_FIGURE_YET = {"energy-discrepancy/index.html", "scaling-out/index.html"}
+NO_FIGURE_YET = {"energy-discrepancy/index.html"}
 
 
 @pytest.mark.parametrize("page", [
