@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
+import types
 from pathlib import Path
 
 import numpyro.infer
@@ -62,11 +64,7 @@ MAX_MCMC_DRAWS = 60
 # Pages with a block that does not run on its own today (a name used but never defined):
 # the test runs them and expects exactly that failure; an entry that starts passing fails the
 # test, so it gets removed. Owners fix these in this wave.
-KNOWN_BROKEN: dict[str, str] = {
-    "docs/diagnostics.md": "name 'model' is not defined",
-    "docs/fitting.md": "name 'objective' is not defined",
-    "docs/sampling.md": "name 'key' is not defined",
-}
+KNOWN_BROKEN: dict[str, str] = {}
 # Pages whose blocks take over ~20 s on 2 cores even with the loops shrunk (compiling several
 # fits): they run with the slow tests.
 SLOW_PAGES = {"docs/nce.md", "docs/score-matching.md", "docs/contrastive-divergence.md",
@@ -98,8 +96,11 @@ SOURCES = _markdown_sources()
 PAGES = [p for p, t in SOURCES.items() if _blocks(t)]
 
 
-def _run_page(page: str, include_slow: bool) -> tuple[int, int]:
-    namespace: dict = {"__name__": f"snippets_{Path(page).stem}"}
+def _run_page(page: str, include_slow: bool, monkeypatch) -> tuple[int, int]:
+    # a real module, so that classes defined in a block (dataclasses) find their module
+    module = types.ModuleType(f"snippets_{Path(page).stem.replace('-', '_')}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
     ran = skipped = 0
     for line, code, mark in _blocks(SOURCES[page]):
         if mark == "skip-snippet" or (mark == "slow-snippet" and not include_slow):
@@ -122,7 +123,7 @@ def test_docs_snippets_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _shrink_loops(monkeypatch)
     try:
-        ran, skipped = _run_page(page, include_slow=False)
+        ran, skipped = _run_page(page, include_slow=False, monkeypatch=monkeypatch)
     except AssertionError as err:
         if page in KNOWN_BROKEN and KNOWN_BROKEN[page] in str(err):
             pytest.xfail(f"known broken, owner fixes it: {err}")
@@ -136,7 +137,7 @@ def test_docs_snippets_run(page, tmp_path, monkeypatch):
 def test_slow_docs_snippets_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _shrink_loops(monkeypatch)
-    _run_page(page, include_slow=True)
+    _run_page(page, include_slow=True, monkeypatch=monkeypatch)
 
 
 def test_snippet_inventory(capsys):
