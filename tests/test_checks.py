@@ -65,3 +65,48 @@ def test_one_of():
     assert checks.one_of("mala", "sampler", ("mala", "ula")) == "mala"
     with pytest.raises(ValueError, match=r"sampler must be one of \['mala', 'ula'\]"):
         checks.one_of("hmc", "sampler", ("mala", "ula"))
+
+
+def test_real_array():
+    assert checks.real_array([1, 2], "x").dtype == jnp.result_type(float)
+    assert checks.real_array(np.zeros(2, np.float32), "x").dtype == np.float32
+    with pytest.raises(TypeError, match="x must be real-valued"):
+        checks.real_array(np.array(["a"]), "x")
+    with pytest.raises(TypeError, match="x must be real-valued"):
+        checks.real_array(np.ones(2) + 1j, "x")
+    with pytest.raises(TypeError, match="x must be real-valued"):
+        checks.real_array(True, "x")
+    with pytest.raises(ValueError, match=r"x must have 1 dimension\(s\), got shape \(2, 2\)"):
+        checks.real_array(np.eye(2), "x", ndim=1)
+    with pytest.raises(ValueError, match="x contains 1 non-finite"):
+        checks.real_array([1.0, np.inf], "x")
+    # a concrete value is inspected even under jit; a traced one is not
+    with pytest.raises(ValueError, match="non-finite"):
+        jax.jit(lambda: checks.real_array(np.array([np.nan]), "x"))()
+    assert np.isnan(jax.jit(lambda v: checks.real_array(v, "x"))(np.nan))
+
+
+def test_positive_array_shape_tuple_spd_matrix():
+    checks.positive_array([1.0, 2.0], "scale")
+    checks.positive_array([0.0, 2.0], "w", allow_zero=True)
+    with pytest.raises(ValueError, match="scale must be finite and > 0"):
+        checks.positive_array([1.0, 0.0], "scale")
+    with pytest.raises(TypeError, match="scale must be real-valued"):
+        checks.positive_array("a", "scale")
+    assert jax.jit(lambda s: (checks.positive_array(s, "scale"), s)[1])(-1.0) == -1.0
+    assert checks.shape_tuple(3, "event_shape") == (3,)
+    assert checks.shape_tuple((), "event_shape") == ()
+    assert checks.shape_tuple([2, np.int64(3)], "event_shape") == (2, 3)
+    for bad in [(1.5,), "ab", None, ((1,),), (True,)]:
+        with pytest.raises(TypeError, match="event_shape must be a tuple of ints"):
+            checks.shape_tuple(bad, "event_shape")
+    with pytest.raises(ValueError, match="non-negative"):
+        checks.shape_tuple((-1,), "event_shape")
+    checks.spd_matrix(np.eye(2), "cov")
+    with pytest.raises(ValueError, match="cov must be symmetric"):
+        checks.spd_matrix([[1.0, 0.5], [0.0, 1.0]], "cov")
+    with pytest.raises(ValueError, match="cov must be positive definite"):
+        checks.spd_matrix([[1.0, 2.0], [2.0, 1.0]], "cov")
+    with pytest.raises(ValueError, match="cov must be a square matrix"):
+        checks.spd_matrix(np.ones((2, 3)), "cov")
+    jax.jit(lambda c: checks.spd_matrix(c, "cov"))(-np.eye(2))  # traced: not inspected
