@@ -27,6 +27,7 @@ from .contrastive_divergence import (
     contrastive_divergence,
     persistent_contrastive_divergence,
 )
+from .contrastive_ratio import contrastive_ratio_estimation
 from .energy_discrepancy import energy_discrepancy
 from .fce import FCEExtras, FCEState, flow_contrastive_estimation, flow_distribution
 from .nce import (
@@ -66,6 +67,7 @@ __all__ = [
     "normalized_distribution",
     "logistic_nce_loss",
     "ratio_estimation",
+    "contrastive_ratio_estimation",
     "conditional_noise_contrastive_estimation",
     "FCEExtras",
     "FCEState",
