@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from ..checks import positive_int
 from ..energy import check_energy
 from ..typing import Array, EnergyFn, Params
-from .base import Objective
+from .base import Objective, all_metrics_finite, from_spec
 
 __all__ = ["contrastive_ratio_estimation"]
 
@@ -51,22 +51,17 @@ def _pairs(batch: Any, num_atoms: int) -> tuple[Array, Array]:
 
 
 @dataclass(frozen=True)
-class _ContrastiveInit:
+class _ContrastiveRatioEstimation:
     num_atoms: int
 
-    def __call__(self, key: Any, energy_fn: EnergyFn, params: Params, batch: Any):
+    def init(self, key: Any, energy_fn: EnergyFn, params: Params, batch: Any):
         x, theta = _pairs(batch, self.num_atoms)
         check_energy(energy_fn, params, tuple(x.shape[1:]),
                      jax.ShapeDtypeStruct(theta.shape[1:], theta.dtype))
         return (), ()
 
-
-@dataclass(frozen=True)
-class _ContrastiveLoss:
-    num_atoms: int
-
-    def __call__(self, energy_fn: EnergyFn, params: Params, extras: Any, state: Any,
-                 batch: Any, key: Any):
+    def loss(self, energy_fn: EnergyFn, params: Params, extras: Any, state: Any,
+             batch: Any, key: Any):
         x, theta = _pairs(batch, self.num_atoms)
         n, k = x.shape[0], self.num_atoms
         # K - 1 distinct offsets in 1..n-1: pair i meets theta_{(i + offset) mod n}
@@ -82,9 +77,8 @@ class _ContrastiveLoss:
         accuracy = jnp.mean(jnp.argmax(f, axis=1) == 0)
         return loss, (state, {"accuracy": accuracy})
 
-
-def _healthy(metrics: dict[str, Array]) -> Array:
-    return jnp.all(jnp.array([jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
+    def is_healthy(self, metrics: dict[str, Array]) -> Array:
+        return all_metrics_finite(metrics)
 
 
 def contrastive_ratio_estimation(num_atoms: int = 10) -> Objective:
@@ -114,5 +108,4 @@ def contrastive_ratio_estimation(num_atoms: int = 10) -> Objective:
     if k < 2:
         raise ValueError(f"num_atoms must be an int >= 2 (the true pair and at least one "
                          f"contrast), got {num_atoms!r}")
-    return Objective(_ContrastiveInit(k), _ContrastiveLoss(k),
-                     f"contrastive_ratio_estimation(K={k})", _healthy)
+    return from_spec(_ContrastiveRatioEstimation(k), f"contrastive_ratio_estimation(K={k})")

@@ -25,10 +25,10 @@ import optax
 
 from .._warnings import NumpyroEBMWarning
 from ..checks import in_range, one_of, positive_float, positive_int
-from ..fit import FitResult, fit
 from ..nn import mlp_energy
 from ..objectives.base import Objective
 from ..objectives.contrastive_ratio import contrastive_ratio_estimation
+from ..training import FitResult, fit
 from ..typing import Array, ArrayLike, EnergyFn, Params, PRNGKey
 
 __all__ = [
