@@ -2,6 +2,7 @@
 standardisation, multi-mode posterior sampling and calibration checks."""
 
 from . import tasks
+from .calibration import CalibrationResult, expected_coverage
 from .posterior import posterior_model, sample_posterior, sir_initial_points
 from .ratio import (
     LearnedRatio,
@@ -30,4 +31,6 @@ __all__ = [
     "posterior_model",
     "sir_initial_points",
     "sample_posterior",
+    "CalibrationResult",
+    "expected_coverage",
 ]

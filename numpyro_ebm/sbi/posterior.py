@@ -14,8 +14,10 @@ run NUTS (or any NumPyro kernel) through ``numpyro.infer.MCMC`` with
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from functools import partial
+from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Any
 
 import jax
@@ -64,6 +66,40 @@ def sir_initial_points(key: PRNGKey, prior: dist.Distribution, log_weight: Calla
     logw = log_weight(proposals)
     logw = jnp.where(jnp.isfinite(logw), logw, -jnp.inf)
     return proposals[jax.random.categorical(k2, logw, shape=(num_points,))]
+
+
+@partial(jax.jit, static_argnums=0)
+def _log_ratio_sum(energy_fn: EnergyFn, params: Params, x_obs: Array, theta: Array) -> Array:
+    """``sum_i -E(params, x_i, theta_j)`` for a batch of ``theta`` (chunks of 4096)."""
+    def one(t):
+        return -jnp.sum(jax.vmap(lambda xi: energy_fn(params, xi, t))(x_obs))
+
+    return jax.lax.map(one, theta, batch_size=4096)
+
+
+@dataclass(frozen=True)
+class _Model:
+    """``posterior_model`` with the (static, hashable) energy bound."""
+
+    energy_fn: EnergyFn
+
+    def __call__(self, prior: dist.Distribution, params: Params, x_obs: Array) -> None:
+        posterior_model(prior, self.energy_fn, params, x_obs)
+
+
+@lru_cache(maxsize=8)
+def _driver(energy_fn: EnergyFn, kernel: Callable[..., Any] | None, max_tree_depth: int,
+            num_warmup: int,
+            per_chain: int, num_chains: int, progress_bar: bool) -> MCMC:
+    """One MCMC driver per setting, with ``jit_model_args=True``: later runs with new
+    params, priors or observations of the same shapes reuse the compiled sampler (the
+    compilation otherwise dominates the cost of each observation). Callers get a shallow
+    copy after each run, so one run's draws are never overwritten by the next."""
+    model = _Model(energy_fn)
+    sampler = NUTS(model, max_tree_depth=max_tree_depth) if kernel is None else kernel(model)
+    return MCMC(sampler, num_warmup=num_warmup, num_samples=per_chain,
+                num_chains=num_chains, chain_method="vectorized", progress_bar=progress_bar,
+                jit_model_args=True)
 
 
 def sample_posterior(
@@ -121,18 +157,10 @@ def sample_posterior(
     k_init, k_mcmc = jax.random.split(_typed(key))
     energy, params = ratio.energy_fn, ratio.params
 
-    @jax.jit
-    def log_weight(theta):
-        def one(t):
-            return -jnp.sum(jax.vmap(lambda xi: energy(params, xi, t))(x_obs))
-
-        return jax.lax.map(one, theta, batch_size=4096)
-
+    log_weight = partial(_log_ratio_sum, energy, params, x_obs)
     start = sir_initial_points(k_init, prior, log_weight, num_chains, num_proposals)
-    build = partial(NUTS, max_tree_depth=max_tree_depth) if kernel is None else kernel
-    mcmc = MCMC(build(posterior_model), num_warmup=num_warmup,
-                num_samples=-(-num_samples // num_chains), num_chains=num_chains,
-                chain_method="vectorized", progress_bar=progress_bar)
+    mcmc = _driver(energy, kernel, max_tree_depth, num_warmup, -(-num_samples // num_chains),
+                   num_chains, progress_bar)
     init = {"theta": dist.biject_to(prior.support).inv(start)}
-    mcmc.run(k_mcmc, prior, energy, params, x_obs, init_params=init)
-    return mcmc
+    mcmc.run(k_mcmc, prior, params, x_obs, init_params=init)
+    return copy.copy(mcmc)

@@ -1,0 +1,47 @@
+"""Expected coverage / SBC of an amortized ratio: an honest ratio passes, a planted
+overconfident one (logits doubled) is flagged (Hermans et al. 2022)."""
+
+import jax
+import numpy as np
+import pytest
+
+from numpyro_ebm.sbi import expected_coverage, get_task
+
+TASK = get_task("gaussian_linear")
+THETA, X = TASK.sample_joint(jax.random.key(11), 300)
+
+
+def _true_log_ratio(scale):
+    # log p(x | theta) is the true log ratio up to log p(x), a function of x alone
+    return lambda x, theta: scale * TASK.log_likelihood(theta, x)
+
+
+def test_honest_ratio_is_calibrated_and_doubled_logits_are_flagged():
+    honest = expected_coverage(_true_log_ratio(1.0), TASK.prior, THETA, X,
+                               key=jax.random.key(12), num_prior_samples=5000)
+    assert not honest.overconfident and not honest.conservative
+    assert np.all(np.abs(honest.z) < 3.0)
+    # SBC ranks of an exact posterior are uniform: mean 1/2 within 5 SE (var 1/12)
+    assert np.all(np.abs(honest.marginal_ranks.mean(0) - 0.5) < 5 * np.sqrt(1 / 12 / 300))
+    doubled = expected_coverage(_true_log_ratio(2.0), TASK.prior, THETA, X,
+                                key=jax.random.key(12), num_prior_samples=5000)
+    assert doubled.overconfident and not doubled.conservative
+    assert np.all(doubled.coverage[3:] < doubled.levels[3:] - 0.15)
+    # halved logits: a too-wide posterior is conservative, not overconfident
+    halved = expected_coverage(_true_log_ratio(0.5), TASK.prior, THETA, X,
+                               key=jax.random.key(12), num_prior_samples=5000)
+    assert halved.conservative and not halved.overconfident
+
+
+def test_expected_coverage_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="one row per held-out simulation"):
+        expected_coverage(_true_log_ratio(1.0), TASK.prior, THETA, X[:10],
+                          key=jax.random.key(0))
+    with pytest.raises(ValueError, match=r"levels must be a non-empty sequence in \(0, 1\)"):
+        expected_coverage(_true_log_ratio(1.0), TASK.prior, THETA, X, key=jax.random.key(0),
+                          levels=(0.5, 1.0))
+    with pytest.raises(TypeError, match="log_ratio must be a LearnedRatio or a callable"):
+        expected_coverage("ratio", TASK.prior, THETA, X, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="non-finite"):
+        expected_coverage(_true_log_ratio(1.0), TASK.prior, THETA, X.at[0, 0].set(np.nan),
+                          key=jax.random.key(0))
