@@ -25,3 +25,5 @@ def test_simulation_based_inference_example_small(tmp_path, capsys):
     # (MCSE about 0.025 sd at ESS > 400, plus the ratio's approximation error), sds within 15%
     assert np.all(np.abs(draws.mean(0) - res["exact_mean"]) < 0.2 * sd)
     assert np.allclose(draws.std(0), sd, rtol=0.15)
+    # the amortized ratio is not overconfident on fresh simulations (expected coverage)
+    assert not res["calibration"].overconfident
