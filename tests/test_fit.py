@@ -413,6 +413,9 @@ def test_arguments_that_would_be_ignored_warn_or_are_refused(tmp_path):
         _run(num_steps=10, key=jax.random.key(1), resume_from=ckpt)
     with pytest.warns(NumpyroEBMWarning, match="extras is ignored"):
         _run(num_steps=10, key=None, resume_from=ckpt, extras={"c": jnp.ones(())})
+    with pytest.warns(NumpyroEBMWarning, match="at step 5, past the 3 steps asked for"):
+        res = _run(num_steps=3, key=None, resume_from=ckpt)
+    assert res.step == 5
     with pytest.raises(ValueError, match="reseed=True needs resume_from"):
         _run(num_steps=10, reseed=True)
     with pytest.raises(ValueError, match="key is required"):

@@ -366,6 +366,10 @@ def fit(
         state, history, was_legacy = _resume(resume_from, state, key, reseed, extras,
                                              objective_state)
         legacy = was_legacy if key is None else legacy
+        if int(state.step) > cfg.total:
+            warnings.warn(f"the checkpoint is at step {int(state.step)}, past the "
+                          f"{cfg.total} steps asked for: nothing runs (num_steps counts from "
+                          f"the start of the original run)", NumpyroEBMWarning, stacklevel=2)
     if mesh is not None:
         state = place_state(state, mesh)
         cfg = cfg._replace(data=place_data(cfg.data, mesh),
