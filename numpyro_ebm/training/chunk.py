@@ -104,9 +104,11 @@ def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Arra
     def epoch_perm(step):
         return jax.random.permutation(jax.random.fold_in(shuffle_key, step // per_epoch), n)
 
-    def one_step(s, p, perm):
+    def one_step(s, p, perm, first):
+        # a new permutation at each epoch start and at the chunk's first step (one call site
+        # of the shuffle in the compiled program: it is the costliest part to compile)
         i = s.step % per_epoch
-        perm = jax.lax.cond(i == 0, epoch_perm, lambda _: perm, s.step)
+        perm = jax.lax.cond((i == 0) | first, epoch_perm, lambda _: perm, s.step)
         idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
         batch = constrain_batch(jax.tree.map(lambda a: a[idx], data), mesh)
         key = jax.random.fold_in(loss_key, s.step)
@@ -119,8 +121,8 @@ def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Arra
                **{k: v for k, v in metrics.items() if k != "loss"}}
         return new, p, perm, halted, rec
 
-    perm0 = epoch_perm(state.step)
-    shapes = jax.eval_shape(lambda: one_step(state, prev, perm0)[4])
+    perm0 = jnp.arange(n)  # a placeholder: replaced at the first step
+    shapes = jax.eval_shape(lambda: one_step(state, prev, perm0, True)[4])
     records = {k: jnp.zeros((length,) + s.shape, s.dtype) for k, s in shapes.items()}
 
     def cond(c):
@@ -128,7 +130,7 @@ def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Arra
 
     def body(c):
         i, s, p, perm, _, recs = c
-        s, p, perm, halted, rec = one_step(s, p, perm)
+        s, p, perm, halted, rec = one_step(s, p, perm, i == 0)
         recs = {k: recs[k].at[i].set(rec[k]) for k in recs}
         return i + 1, s, p, perm, halted, recs
 

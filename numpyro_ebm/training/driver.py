@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -21,7 +22,7 @@ from .._warnings import NumpyroEBMWarning
 from ..checks import all_finite
 from ..objectives.base import Objective
 from ..typing import Array, EnergyFn, Params, PyTree
-from .arguments import FitConfig, check_fit_arguments, energy_check_error, num_rows
+from .arguments import FitConfig, check_fit_arguments, energy_check_error
 from .checkpoint import load_train_state, save_train_state
 from .chunk import ChunkResult, replay, run_chunk, run_chunk_unguarded, step_keys, user_key
 from .evaluation import Validation, evaluate, record_validation
@@ -79,23 +80,33 @@ class _Chunk(NamedTuple):
     reason: str | None
 
 
+@partial(jax.jit, static_argnames=("batch_size", "legacy"))
+def _init_batch(base_key: Array, data: PyTree, batch_size: int, legacy: bool
+                ) -> tuple[PyTree, Array, Array]:
+    """One batch of rows drawn at random for ``objective.init``, and the init and loss keys
+    (one compiled function: ``fit``'s start-up compiles little besides the chunk)."""
+    _, loss_key, init_key = step_keys(base_key)[:3]
+    n = jax.tree.leaves(data)[0].shape[0]
+    idx = jax.random.randint(jax.random.fold_in(init_key, 1), (batch_size,), 0, n)
+    batch = jax.tree.map(lambda a: a[idx], data)
+    return batch, user_key(init_key, legacy), user_key(loss_key, legacy)
+
+
 def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
                    legacy: bool, extras: PyTree, objective_state: PyTree) -> TrainState:
-    """``init_train_state`` on the first batch of epoch 0; energy errors are reported first.
+    """``init_train_state`` on a random batch; energy errors are reported first.
 
     An energy that fails on one event may still be right if the objective supplies its
     context (e.g. a noise level): then the objective's loss must trace on one batch.
     """
-    shuffle_key, loss_key, init_key = step_keys(base_key)[:3]
-    perm0 = jax.random.permutation(jax.random.fold_in(shuffle_key, 0), num_rows(cfg.data))
-    first = jax.tree.map(lambda a: a[perm0[:cfg.batch_size]], cfg.data)
+    first, init_key, loss_key = _init_batch(base_key, cfg.data, cfg.batch_size, legacy)
     energy_err = energy_check_error(step_fn.energy_fn, params, cfg.data)
     try:
         state = init_train_state(step_fn.energy_fn, params, step_fn.objective, cfg.optimizer,
-                                 user_key(init_key, legacy), first, extras=extras,
+                                 init_key, first, extras=extras,
                                  objective_state=objective_state)
         if energy_err is not None:
-            jax.eval_shape(step_fn, state, first, user_key(loss_key, legacy))
+            jax.eval_shape(step_fn, state, first, loss_key)
     except Exception:
         if energy_err is not None:
             raise energy_err from None

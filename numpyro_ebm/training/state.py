@@ -115,7 +115,8 @@ def init_train_state(
         ex0, st0 = objective.init(key, energy_fn, params, batch)
         extras = ex0 if extras is None else extras
         objective_state = st0 if objective_state is None else objective_state
-    opt_state = optimizer.init((params, extras))
+    # compiled (once per optimizer object): eager init compiles one tiny program per leaf
+    opt_state = jax.jit(optimizer.init)((params, extras))
     zero = np.int32(0)
     return TrainState(
         params=params, extras=extras, opt_state=opt_state, objective_state=objective_state,
