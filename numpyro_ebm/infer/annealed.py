@@ -20,10 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import checks
+from ..typing import Array
 
 __all__ = ["annealed_langevin", "annealed_step_sizes"]
 
-Array = jax.Array
 
 
 def annealed_step_sizes(sigmas: Any, eps: Any) -> Array:

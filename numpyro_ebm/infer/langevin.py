@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 from jax.flatten_util import ravel_pytree
 
 from ..typing import Array, PRNGKey, PyTree
@@ -223,7 +224,7 @@ def accept(
     else:
         mh_accepted, rate = metropolis_hastings(key, proposal.log_accept_ratio)
         moved = proposal.is_finite & jnp.where(adjusted, mh_accepted, True)
-    new_state = jax.tree.map(lambda a, b: jnp.where(moved, a, b), proposal.state, state)
+    new_state = optax.tree_utils.tree_where(moved, proposal.state, state)
     diverging = ~proposal.is_finite | (proposal.log_accept_ratio < -max_delta_energy)
     info = LangevinInfo(rate, moved, proposal.log_accept_ratio, proposal.forward_log_prob,
                         proposal.backward_log_prob, proposal.state, proposal.noise, diverging)

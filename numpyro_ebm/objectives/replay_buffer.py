@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ReplayBuffer", "buffer_init", "buffer_draw", "buffer_push"]
+from ..typing import Array
 
-Array = jax.Array
+__all__ = ["ReplayBuffer", "buffer_init", "buffer_draw", "buffer_push"]
 
 
 class ReplayBuffer(NamedTuple):
