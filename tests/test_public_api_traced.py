@@ -147,6 +147,10 @@ NOT_TRACED = {
             "make_transitions", "median_bandwidth", "mmd", "plot_detailed_balance",
             "plot_energy_2d", "probe_transitions", "ratio_consistency", "recompute",
             "reversibility"]),
+        *(f"numpyro_ebm.sbi.{n}" for n in [
+            "check_observation", "check_simulations", "expected_coverage", "fit_ratio",
+            "get_task", "posterior_model", "sample_posterior", "sir_initial_points",
+            "standardize"]),
         *(f"numpyro_ebm.testing.{n}" for n in [
             "besag_clifford_ranks", "one_step_invariance", "rank_uniformity", "sbc_ranks"]),
     ], HOST),
@@ -161,13 +165,16 @@ NOT_TRACED = {
         "numpyro_ebm.infer.LangevinProposal", "numpyro_ebm.infer.LangevinState",
         "numpyro_ebm.infer.MALAState", "numpyro_ebm.infer.NRPTState",
         "numpyro_ebm.testing.InvarianceResult", "numpyro_ebm.testing.RankTestResult",
+        "numpyro_ebm.sbi.CalibrationResult", "numpyro_ebm.sbi.LearnedRatio",
+        "numpyro_ebm.sbi.Simulations", "numpyro_ebm.sbi.StandardizedEnergy",
+        "numpyro_ebm.sbi.Task",
         *(f"numpyro_ebm.diagnostics.{n}" for n in [
             "C2STResult", "DetailedBalanceReport", "FisherResult", "FrechetResult", "KSDResult",
             "MMDResult", "Recomputed", "Transitions", "Verdict"]),
     ], CONTAINER),
     **dict.fromkeys([
         "numpyro_ebm.DoublyIntractableError", "numpyro_ebm.NumpyroEBMWarning",
-        "numpyro_ebm.diagnostics.Check",
+        "numpyro_ebm.diagnostics.Check", "numpyro_ebm.sbi.ReferenceConvergenceError",
         "numpyro_ebm.energy.EnergyFn", "numpyro_ebm.objectives.HealthCheck",
         "numpyro_ebm.objectives.ObjectiveInit", "numpyro_ebm.objectives.ObjectiveLoss",
     ], PROTOCOL),
@@ -177,7 +184,7 @@ NOT_TRACED = {
         "numpyro_ebm.conditional_noise_contrastive_estimation",
         "numpyro_ebm.flow_contrastive_estimation", "numpyro_ebm.contrastive_divergence",
         "numpyro_ebm.persistent_contrastive_divergence", "numpyro_ebm.cold_langevin",
-        "numpyro_ebm.energy_discrepancy",
+        "numpyro_ebm.energy_discrepancy", "numpyro_ebm.contrastive_ratio_estimation",
         "numpyro_ebm.objectives.from_spec", "numpyro_ebm.make_train_step", "numpyro_ebm.NRPT",
     ], STATIC + " (objectives are hashable values: equal settings share one compiled step)"),
     **dict.fromkeys([

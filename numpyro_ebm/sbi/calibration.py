@@ -32,7 +32,7 @@ from jax.scipy.special import logsumexp
 
 from ..checks import batch_array, positive_float, positive_int
 from ..typing import Array, ArrayLike, PRNGKey
-from .ratio import LearnedRatio, _typed
+from .ratio import LearnedRatio, typed_key
 
 __all__ = ["CalibrationResult", "expected_coverage"]
 
@@ -117,7 +117,7 @@ def expected_coverage(
         raise ValueError(f"levels must be a non-empty sequence in (0, 1), got {levels!r}")
     num_prior_samples = positive_int(num_prior_samples, "num_prior_samples")
     threshold = positive_float(threshold, "threshold")
-    draws = prior.sample(_typed(key), (num_prior_samples,)).astype(theta.dtype)
+    draws = prior.sample(typed_key(key), (num_prior_samples,)).astype(theta.dtype)
     log_prior = prior.log_prob(draws)
     mass, ranks = _hpd_and_ranks(fn, prior, draws, log_prior, theta, x)
     n = theta.shape[0]

@@ -29,7 +29,7 @@ from numpyro.infer import MCMC, NUTS
 from ..checks import positive_int
 from ..likelihood import ratio_factor
 from ..typing import Array, ArrayLike, EnergyFn, Params, PRNGKey
-from .ratio import LearnedRatio, _typed, check_observation
+from .ratio import LearnedRatio, check_observation, typed_key
 
 __all__ = ["posterior_model", "sir_initial_points", "sample_posterior"]
 
@@ -61,7 +61,7 @@ def sir_initial_points(key: PRNGKey, prior: dist.Distribution, log_weight: Calla
     """``num_points`` draws resampled (with replacement) from ``num_proposals`` prior draws
     with weights ``exp(log_weight(theta_batch))``: approximate posterior draws when
     ``log_weight`` is the log likelihood (ratio). Non-finite weights count as zero."""
-    k1, k2 = jax.random.split(_typed(key))
+    k1, k2 = jax.random.split(typed_key(key))
     proposals = prior.sample(k1, (num_proposals,))
     logw = log_weight(proposals)
     logw = jnp.where(jnp.isfinite(logw), logw, -jnp.inf)
@@ -154,7 +154,7 @@ def sample_posterior(
     max_tree_depth = positive_int(max_tree_depth, "max_tree_depth")
     prior = _check_prior(prior, ratio)
     x_obs = check_observation(ratio, x_obs)
-    k_init, k_mcmc = jax.random.split(_typed(key))
+    k_init, k_mcmc = jax.random.split(typed_key(key))
     energy, params = ratio.energy_fn, ratio.params
 
     log_weight = partial(_log_ratio_sum, energy, params, x_obs)

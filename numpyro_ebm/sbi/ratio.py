@@ -272,7 +272,7 @@ def fit_ratio(
     n_val = max(2, int(round(validation_fraction * n)))
     if n - n_val < 2:
         raise ValueError(f"need at least 4 finite simulations to fit a ratio, got {n}")
-    k_perm, k_init, k_fit = jax.random.split(_typed(key), 3)
+    k_perm, k_init, k_fit = jax.random.split(typed_key(key), 3)
     perm = np.asarray(jax.random.permutation(k_perm, n))
     t_all, x_all = np.asarray(sims.theta)[perm], np.asarray(sims.x)[perm]
     t_tr, x_tr, t_va, x_va = t_all[n_val:], x_all[n_val:], t_all[:n_val], x_all[:n_val]
@@ -291,7 +291,8 @@ def fit_ratio(
                         xs.min(0), xs.max(0), sims.num_dropped, result)
 
 
-def _typed(key: PRNGKey) -> Array:
+def typed_key(key: PRNGKey) -> Array:
+    """``key`` as a typed key (a legacy ``uint32[2]`` ``PRNGKey`` is wrapped)."""
     key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key
