@@ -78,3 +78,85 @@ def test_bad_inverse_mass_matrix_names_the_form(imm, dense, match):
     with pytest.raises(ValueError, match=match):
         _initial_inverse_mass_matrix(MALA(two_site_model, inverse_mass_matrix=imm,
                                           dense_mass=dense))
+
+
+def masked_flat_prior_model(data):
+    mean = numpyro.sample("mean", dist.Normal(0.0, 1.0).mask(False))
+    std = numpyro.sample("std", dist.LogNormal(0.0, 1.0).mask(False))
+    numpyro.sample("obs", dist.Normal(mean, std), obs=data)
+
+
+def test_adaptation_from_far_in_the_tails_with_ten_warmup_steps():
+    # Upstream `test_mcmc_progbar`'s model: flat (masked) priors on a location and a
+    # log-normal scale, 2,000 data points, num_warmup=10. From init_to_uniform the gradient
+    # is ~1e4-1e5 and the default h = 0.1 is hopeless. Before the reasonable-step search and
+    # dual averaging on the leapfrog scale, MALA's acceptance after warmup was 0.00 and the
+    # chain never moved; HMC(num_steps=1, trajectory_length=None) moves.
+    data = dist.Normal(1.0, 2.0).sample(jax.random.PRNGKey(1), (2000,))
+    mcmc = MCMC(MALA(masked_flat_prior_model), num_warmup=10, num_samples=10,
+                progress_bar=False)
+    mcmc.warmup(jax.random.PRNGKey(2), data)
+    mcmc.run(jax.random.PRNGKey(3), data, extra_fields=("accept_prob",))
+    assert float(np.mean(mcmc.get_extra_fields()["accept_prob"])) > 0.3
+    assert len(np.unique(np.asarray(mcmc.get_samples()["mean"]))) >= 3
+    # 10 vectorized chains, each from its own random start: none is stuck at acceptance
+    # 0.00 (all were before), and nearly all move within 10 draws
+    mcmc = MCMC(MALA(masked_flat_prior_model), num_warmup=10, num_samples=10, num_chains=10,
+                chain_method="vectorized", progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(2), data, extra_fields=("accept_prob",))
+    acc = np.asarray(mcmc.get_extra_fields(group_by_chain=True)["accept_prob"])
+    means = np.asarray(mcmc.get_samples(group_by_chain=True)["mean"])
+    assert acc.mean() > 0.3 and np.all(acc.mean(1) > 0.01)
+    assert sum(len(np.unique(m)) >= 2 for m in means) >= 8
+
+
+@pytest.mark.parametrize("inv_mass", [None, np.array([0.5, 2.0, 1.5])])
+def test_one_leapfrog_step_is_mala_with_h_eps_squared_over_two(inv_mass):
+    # The conversion table: HMC(num_steps=1, step_size=eps, trajectory_length=None) makes the
+    # proposal and the acceptance of MALA with h = eps^2 / 2 (momentum r = M^{1/2} xi).
+    from numpyro.infer.hmc_util import euclidean_kinetic_energy, velocity_verlet
+
+    from numpyro_ebm.infer import langevin
+
+    a = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.5]])
+    potential = lambda z: 0.5 * z @ (a @ z) + jnp.sum(jnp.cos(z))
+    eps = 0.4
+    h = eps**2 / 2
+    minv = jnp.ones(3) if inv_mass is None else jnp.asarray(inv_mass)
+    state = langevin.init(jnp.array([0.5, -0.4, 1.0]), potential)
+    prop = langevin.propose(jax.random.key(3), state, potential, h, inv_mass)
+    r = prop.noise / jnp.sqrt(minv)
+    _, vv_update = velocity_verlet(potential, euclidean_kinetic_energy)
+    z1, r1, u1, _ = vv_update(eps, minv, (state.position, r, state.energy, state.energy_grad))
+    delta_h = (u1 + euclidean_kinetic_energy(minv, r1)
+               - state.energy - euclidean_kinetic_energy(minv, r))
+    np.testing.assert_allclose(prop.state.position, z1, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(prop.log_accept_ratio, -delta_h, rtol=1e-9, atol=1e-12)
+
+
+def test_hmc_one_step_kernel_and_mala_accept_alike():
+    # Through MCMC, with the settings of the conversion table and no adaptation, NumPyro's
+    # one-step HMC and our MALA have the same mean acceptance (within 4.5 MCSE), while the
+    # default trajectory_length (2 pi) would make the "one-step" HMC take 2 pi / eps steps.
+    import arviz_stats
+    from numpyro.infer import HMC
+
+    def model():
+        numpyro.sample("x", dist.Normal(0.0, jnp.array([0.5, 1.0, 2.0])).to_event(1))
+
+    eps = 0.6
+    fixed = dict(adapt_step_size=False, adapt_mass_matrix=False)
+    runs = {}
+    for name, kernel in (("hmc", HMC(model, num_steps=1, step_size=eps,
+                                     trajectory_length=None, **fixed)),
+                         ("mala", MALA(model, step_size=eps**2 / 2, **fixed))):
+        mcmc = MCMC(kernel, num_warmup=100, num_samples=3000, num_chains=4,
+                    chain_method="vectorized", progress_bar=False)
+        mcmc.run(jax.random.key(4), extra_fields=("accept_prob", "num_steps")
+                 if name == "hmc" else ("accept_prob",))
+        runs[name] = mcmc.get_extra_fields(group_by_chain=True)
+    assert np.all(np.asarray(runs["hmc"]["num_steps"]) == 1)
+    a, b = (np.asarray(runs[k]["accept_prob"], np.float64) for k in ("hmc", "mala"))
+    se = np.hypot(float(arviz_stats.mcse(a)), float(arviz_stats.mcse(b)))
+    assert 0.3 < b.mean() < 0.95
+    assert abs(a.mean() - b.mean()) < 4.5 * se

@@ -12,18 +12,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from numpyro.infer.hmc_util import HMCAdaptState, dual_averaging, warmup_adapter
 
 from ..typing import Array, PRNGKey, PyTree
 from .langevin import LangevinState, propose
 from .metric import make_metric
 
-__all__ = ["find_reasonable_step_size", "flat_inverse_mass_matrix"]
+__all__ = ["find_reasonable_step_size", "flat_inverse_mass_matrix", "langevin_warmup_adapter"]
 
 _TARGET_LOG_ACCEPT = float(np.log(0.8))
 
@@ -172,3 +174,89 @@ def flat_inverse_mass_matrix(inverse_mass_matrix: Any, z: PyTree, dense_mass: bo
             f"dense_mass=False pass its diagonal, a vector of shape ({size},)"
         )
     return m
+
+
+def _leapfrog(h: Any) -> Any:
+    """NumPyro's one-step-HMC ``eps`` of a Langevin ``h`` (``h = eps^2 / 2``)."""
+    return jnp.sqrt(2.0 * h)
+
+
+def _langevin(eps: Any) -> Any:
+    """The Langevin ``h = eps^2 / 2`` of a leapfrog ``eps`` (at least the smallest normal)."""
+    return jnp.maximum(0.5 * eps**2, jnp.finfo(jnp.result_type(eps)).tiny)
+
+
+def langevin_warmup_adapter(
+    num_warmup: int,
+    potential_fn: Callable[[PyTree], Array],
+    temperature: Any = 1.0,
+    *,
+    adapt_step_size: bool = True,
+    **kwargs: Any,
+) -> tuple[Callable[..., HMCAdaptState], Callable[..., HMCAdaptState]]:
+    """NumPyro's ``warmup_adapter`` for a Langevin ``h``, robust from a start in the tails.
+
+    Step-size adaptation is NumPyro's: a reasonable initial step
+    (:func:`find_reasonable_step_size`), then dual averaging centred on ten times it
+    (Hoffman & Gelman 2014), restarted at the end of each slow mass-matrix window. Until the
+    first restart (Stan's initial fast interval, where the chain travels in from its start,
+    and all of a warmup shorter than 20 steps) it runs on the leapfrog scale
+    ``eps = sqrt(2 h)``, exactly as ``HMC(num_steps=1, trajectory_length=None)`` does: those
+    constants move ``log h`` twice as fast, which a start far in the tails needs. After the
+    first restart it runs on ``log h``, whose realised acceptance ends closer to
+    ``target_accept_prob``. The returned state's ``step_size`` is always our ``h``.
+
+    Parameters
+    ----------
+    num_warmup
+        Warmup steps (Stan's windows follow from it).
+    potential_fn
+        ``U(z)`` of the chain (for the reasonable-step search).
+    temperature
+        ``T`` of the target ``exp(-U / T)``.
+    adapt_step_size
+        Tune ``h``; without it ``h`` stays as given.
+    **kwargs
+        ``adapt_mass_matrix``, ``dense_mass``, ``target_accept_prob``,
+        ``regularize_mass_matrix`` of :func:`numpyro.infer.hmc_util.warmup_adapter`.
+
+    Returns
+    -------
+    ``(init, update)`` with NumPyro's signatures: ``init(z_info, rng_key, step_size,
+    inverse_mass_matrix, mass_matrix_size)`` and ``update(t, accept_prob, z_info, state)``,
+    where ``z_info = (z, U(z), grad U(z))``.
+    """
+    find = partial(find_reasonable_step_size, potential_fn, temperature)
+    ss_init, _ = dual_averaging()
+
+    def find_eps(eps, inverse_mass_matrix, z_info, rng_key):
+        return _leapfrog(find(_langevin(eps), inverse_mass_matrix, z_info, rng_key))
+
+    wa_init_eps, wa_update_eps = warmup_adapter(
+        num_warmup, find_reasonable_step_size=find_eps, adapt_step_size=adapt_step_size,
+        **kwargs)
+    _, wa_update_h = warmup_adapter(
+        num_warmup, find_reasonable_step_size=find, adapt_step_size=adapt_step_size,
+        **kwargs)
+    if not adapt_step_size:
+        return wa_init_eps, wa_update_h
+
+    def init(z_info, rng_key, step_size=0.1, inverse_mass_matrix=None, mass_matrix_size=None):
+        st = wa_init_eps(z_info, rng_key, _leapfrog(step_size), inverse_mass_matrix,
+                         mass_matrix_size)
+        return st._replace(step_size=_langevin(st.step_size))
+
+    def update_fast(t, accept_prob, z_info, state):
+        st = wa_update_eps(t, accept_prob, z_info, state)
+        h = _langevin(st.step_size)
+        # the first restart (end of the first slow window) switches to the log h scale
+        restarted = st.window_idx > 1
+        ss_state = jax.tree.map(lambda a, b: jnp.where(restarted, a, b),
+                                ss_init(jnp.log(10.0) + jnp.log(h)), st.ss_state)
+        return st._replace(step_size=h, ss_state=ss_state)
+
+    def update(t, accept_prob, z_info, state):
+        return jax.lax.cond(state.window_idx <= 1, update_fast, wa_update_h,
+                            t, accept_prob, z_info, state)
+
+    return init, update

@@ -28,7 +28,7 @@ import numpy as np
 from jax import random
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.gibbs import conditioned
-from numpyro.infer.hmc_util import HMCAdaptState, warmup_adapter
+from numpyro.infer.hmc_util import HMCAdaptState
 from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import initialize_model, unconstrain_fn
@@ -38,7 +38,7 @@ from ..checks import in_range, is_concrete, positive_float
 from ..likelihood import check_model as guard_model
 from ..typing import Array, PRNGKey, PyTree
 from . import langevin
-from .adaptation import find_reasonable_step_size, flat_inverse_mass_matrix
+from .adaptation import flat_inverse_mass_matrix, langevin_warmup_adapter
 from .metric import from_adapt_state
 
 __all__ = ["MALAState", "ULAState", "MALA", "ULA"]
@@ -220,11 +220,9 @@ class _LangevinKernel(MCMCKernel):
         return init_params
 
     def _adapter(self, potential: Callable) -> tuple[Callable, Callable]:
-        """NumPyro's warmup adapter with our reasonable-step search bound to ``potential``."""
-        return warmup_adapter(
-            self._num_warmup,
-            find_reasonable_step_size=partial(find_reasonable_step_size, potential,
-                                              self._temperature),
+        """NumPyro's warmup adapter, tuning ``h`` as one-step HMC tunes ``eps``."""
+        return langevin_warmup_adapter(
+            self._num_warmup, potential, self._temperature,
             adapt_step_size=self._adapt_step_size,
             adapt_mass_matrix=self._adapt_mass_matrix,
             dense_mass=self._dense_mass,
