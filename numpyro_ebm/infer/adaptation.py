@@ -73,7 +73,8 @@ def find_reasonable_step_size(
     def body(carry):
         h, _, direction, key = carry
         key, sub = jax.random.split(key)
-        h = h * 4.0 ** direction.astype(h.dtype)
+        # exact powers of two, so every compilation (vmapped or not) gives the same bits
+        h = h * jnp.where(direction > 0, 4.0, jnp.where(direction < 0, 0.25, 1.0))
         ratio = propose(sub, state, potential_fn, h, metric, temperature).log_accept_ratio
         return h, direction, jnp.where(ratio > _TARGET_LOG_ACCEPT, one, -one), key
 
@@ -176,16 +177,6 @@ def flat_inverse_mass_matrix(inverse_mass_matrix: Any, z: PyTree, dense_mass: bo
     return m
 
 
-def _leapfrog(h: Any) -> Any:
-    """NumPyro's one-step-HMC ``eps`` of a Langevin ``h`` (``h = eps^2 / 2``)."""
-    return jnp.sqrt(2.0 * h)
-
-
-def _langevin(eps: Any) -> Any:
-    """The Langevin ``h = eps^2 / 2`` of a leapfrog ``eps`` (at least the smallest normal)."""
-    return jnp.maximum(0.5 * eps**2, jnp.finfo(jnp.result_type(eps)).tiny)
-
-
 def langevin_warmup_adapter(
     num_warmup: int,
     potential_fn: Callable[[PyTree], Array],
@@ -194,17 +185,14 @@ def langevin_warmup_adapter(
     adapt_step_size: bool = True,
     **kwargs: Any,
 ) -> tuple[Callable[..., HMCAdaptState], Callable[..., HMCAdaptState]]:
-    """NumPyro's ``warmup_adapter`` for a Langevin ``h``, robust from a start in the tails.
+    """NumPyro's ``warmup_adapter`` for a Langevin ``h``, with a reasonable initial step.
 
-    Step-size adaptation is NumPyro's: a reasonable initial step
-    (:func:`find_reasonable_step_size`), then dual averaging centred on ten times it
-    (Hoffman & Gelman 2014), restarted at the end of each slow mass-matrix window. Until the
-    first restart (Stan's initial fast interval, where the chain travels in from its start,
-    and all of a warmup shorter than 20 steps) it runs on the leapfrog scale
-    ``eps = sqrt(2 h)``, exactly as ``HMC(num_steps=1, trajectory_length=None)`` does: those
-    constants move ``log h`` twice as fast, which a start far in the tails needs. After the
-    first restart it runs on ``log h``, whose realised acceptance ends closer to
-    ``target_accept_prob``. The returned state's ``step_size`` is always our ``h``.
+    At init, :func:`find_reasonable_step_size` replaces the given ``h`` and dual averaging
+    of ``log h`` (Hoffman & Gelman 2014, NumPyro's constants) is centred on ten times it; at
+    the end of each slow mass-matrix window NumPyro's adapter re-centres it on ten times the
+    current step. NumPyro's HMC repeats the search there; we do not, so that no search loop
+    (potential evaluations in a ``while_loop``) is compiled into every step and traced on
+    every ``run()``. The state's ``step_size`` is our ``h``.
 
     Parameters
     ----------
@@ -226,37 +214,16 @@ def langevin_warmup_adapter(
     inverse_mass_matrix, mass_matrix_size)`` and ``update(t, accept_prob, z_info, state)``,
     where ``z_info = (z, U(z), grad U(z))``.
     """
+    wa_init, wa_update = warmup_adapter(num_warmup, adapt_step_size=adapt_step_size, **kwargs)
+    if not adapt_step_size:
+        return wa_init, wa_update
     find = partial(find_reasonable_step_size, potential_fn, temperature)
     ss_init, _ = dual_averaging()
 
-    def find_eps(eps, inverse_mass_matrix, z_info, rng_key):
-        return _leapfrog(find(_langevin(eps), inverse_mass_matrix, z_info, rng_key))
-
-    wa_init_eps, wa_update_eps = warmup_adapter(
-        num_warmup, find_reasonable_step_size=find_eps, adapt_step_size=adapt_step_size,
-        **kwargs)
-    _, wa_update_h = warmup_adapter(
-        num_warmup, find_reasonable_step_size=find, adapt_step_size=adapt_step_size,
-        **kwargs)
-    if not adapt_step_size:
-        return wa_init_eps, wa_update_h
-
     def init(z_info, rng_key, step_size=0.1, inverse_mass_matrix=None, mass_matrix_size=None):
-        st = wa_init_eps(z_info, rng_key, _leapfrog(step_size), inverse_mass_matrix,
-                         mass_matrix_size)
-        return st._replace(step_size=_langevin(st.step_size))
+        rng_key, key_ss = jax.random.split(rng_key)
+        st = wa_init(z_info, rng_key, step_size, inverse_mass_matrix, mass_matrix_size)
+        h = find(st.step_size, st.inverse_mass_matrix, z_info, key_ss)
+        return st._replace(step_size=h, ss_state=ss_init(jnp.log(10.0) + jnp.log(h)))
 
-    def update_fast(t, accept_prob, z_info, state):
-        st = wa_update_eps(t, accept_prob, z_info, state)
-        h = _langevin(st.step_size)
-        # the first restart (end of the first slow window) switches to the log h scale
-        restarted = st.window_idx > 1
-        ss_state = jax.tree.map(lambda a, b: jnp.where(restarted, a, b),
-                                ss_init(jnp.log(10.0) + jnp.log(h)), st.ss_state)
-        return st._replace(step_size=h, ss_state=ss_state)
-
-    def update(t, accept_prob, z_info, state):
-        return jax.lax.cond(state.window_idx <= 1, update_fast, wa_update_h,
-                            t, accept_prob, z_info, state)
-
-    return init, update
+    return init, wa_update

@@ -375,9 +375,10 @@ class MALA(_LangevinKernel):
         structured form, a dict keyed by tuples of site names, e.g.
         ``{("a",): jnp.ones(3), ("b", "c"): jnp.eye(5)}`` (sites not named get identity).
     adapt_step_size
-        Tune ``h`` during warmup: a reasonable initial ``h`` (acceptance near 0.8) at the
-        start of warmup and of each mass-matrix window, then dual averaging of ``log h``
-        toward ``target_accept_prob`` (Hoffman & Gelman 2014).
+        Tune ``h`` during warmup: a reasonable initial ``h`` (acceptance near 0.8), then
+        dual averaging of ``log h`` toward ``target_accept_prob`` centred on ten times it
+        (Hoffman & Gelman 2014; see
+        :func:`~numpyro_ebm.infer.adaptation.langevin_warmup_adapter`).
     adapt_mass_matrix
         Estimate ``M^-1`` during warmup (Welford covariance in Stan's windows).
     dense_mass
