@@ -78,16 +78,7 @@ def _fit(name, **kw):
                   progress_bar=False, **kw)
 
 
-# objective.init of these compiles a fresh closure on every call; the objectives work
-# (one objective idiom, issue 14.2) removes it: then these xfails turn into passes
-INIT_RECOMPILES = {"nce", "fce"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(
-        strict=True, reason="objective.init jits a new closure per call (objectives work, "
-                            "issue 14.2: one objective idiom)"))
-    if n in INIT_RECOMPILES else n for n in CASES])
+@pytest.mark.parametrize("name", list(CASES))
 def test_a_second_equal_fit_compiles_nothing(name):
     first = _fit(name)
     with count_compiles() as compiles:

@@ -16,6 +16,7 @@ zeroed (stateful optimizers such as Adam may still move by momentum).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -57,6 +58,13 @@ def _gate(tree: Any, on: Array) -> Any:
     return jax.tree.map(lambda t: jnp.where(on, t, jax.lax.stop_gradient(t)), tree)
 
 
+@partial(jax.jit, static_argnums=(0, 1))
+def _fce_start(energy_fn: EnergyFn, flow_fn: Any, params: Params, flow_params: Any, key) -> Array:
+    """Starting ``log Z`` from 1024 flow draws (one compilation per energy, flow and shapes)."""
+    y, log_q = flow_fn.sample_and_log_prob(flow_params, key, 1024)
+    return initial_log_normalizer(energy_fn, params, y, log_q)
+
+
 @dataclass(frozen=True)
 class _FCE:
     flow_fn: CouplingFlow
@@ -76,13 +84,8 @@ class _FCE:
     def init(self, key, energy_fn: EnergyFn, params: Params, batch):
         batch = self._batch(batch)
         check_energy(energy_fn, params, (self.flow_fn.dim,))
-        flow_fn, flow_params = self.flow_fn, self.flow_params.value
-
-        def start(params, flow_params, key):
-            y, log_q = flow_fn.sample_and_log_prob(flow_params, key, 1024)
-            return initial_log_normalizer(energy_fn, params, y, log_q)
-
-        log_z = jax.jit(start)(params, flow_params, key).astype(batch.dtype)
+        flow_params = self.flow_params.value
+        log_z = _fce_start(energy_fn, self.flow_fn, params, flow_params, key).astype(batch.dtype)
         return FCEExtras(log_z, flow_params), FCEState(jnp.zeros((), jnp.int32))
 
     def loss(self, energy_fn: EnergyFn, params: Params, extras: FCEExtras, state: FCEState,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -118,6 +119,13 @@ def noise_log_prob(noise: Distribution, u: Array) -> Array:
     return noise.log_prob(u)
 
 
+@partial(jax.jit, static_argnums=0)
+def _nce_start(energy_fn: EnergyFn, params: Params, q: Distribution, key) -> Array:
+    """Starting ``log Z`` from 1024 noise draws (one compilation per energy and shapes)."""
+    y = q.sample(key, (1024,))
+    return initial_log_normalizer(energy_fn, params, y, noise_log_prob(q, y))
+
+
 @dataclass(frozen=True)
 class _NCE:
     noise: ByValue  # a Distribution, compared by value
@@ -131,12 +139,7 @@ class _NCE:
         event_shape = tuple(batch.shape[1:])
         check_energy(energy_fn, params, event_shape)
         q = self._noise(event_shape)
-
-        def start(params, key):
-            y = q.sample(key, (1024,))
-            return initial_log_normalizer(energy_fn, params, y, noise_log_prob(q, y))
-
-        return NCEExtras(jax.jit(start)(params, key).astype(batch.dtype)), ()
+        return NCEExtras(_nce_start(energy_fn, params, q, key).astype(batch.dtype)), ()
 
     def loss(self, energy_fn: EnergyFn, params: Params, extras: NCEExtras, state, batch, key):
         batch = unpaired_batch(batch, "noise_contrastive_estimation")
