@@ -193,7 +193,8 @@ def real_array(
     if dtype is None:  # keep a floating dtype (float32 stays float32); ints become floats
         floating = jnp.issubdtype(kind, jnp.floating) and hasattr(value, "dtype")
         dtype = kind if floating else jnp.result_type(float)
-    arr = jnp.asarray(value, dtype=dtype)
+    # float64 input without jax_enable_x64 becomes float32 quietly (JAX's own rule)
+    arr = jnp.asarray(value, dtype=jax.dtypes.canonicalize_dtype(dtype))
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
     if finite:  # inspect the input itself: under jit, even a constant's jnp copy is traced

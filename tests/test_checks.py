@@ -110,3 +110,19 @@ def test_positive_array_shape_tuple_spd_matrix():
     with pytest.raises(ValueError, match="cov must be a square matrix"):
         checks.spd_matrix(np.ones((2, 3)), "cov")
     jax.jit(lambda c: checks.spd_matrix(c, "cov"))(-np.eye(2))  # traced: not inspected
+
+
+def test_float64_input_without_x64_is_converted_without_a_warning():
+    """NumPy float64 data in a float32 session (x64 off): no dtype-truncation warning."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import warnings, numpy as np; warnings.simplefilter('error'); "
+            "from numpyro_ebm import checks; "
+            "a = checks.real_array(np.zeros((2, 2)), 'x'); assert a.dtype == np.float32; "
+            "print('ok')")
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -111,7 +111,8 @@ def restore_tree(template: Any, group: str, contents: dict[str, Any],
         if value.dtype.kind == "V" and dtype is not None:
             # .npy stores extension dtypes (bfloat16, float8) as raw bytes: reinterpret them
             value = value.view(np.dtype(dtype))
-        leaves.append(jnp.asarray(value, dtype=dtype))
+        leaves.append(jnp.asarray(value, dtype=None if dtype is None
+                                  else jax.dtypes.canonicalize_dtype(dtype)))
     return jax.tree.unflatten(jax.tree.structure(template), leaves)
 
 
