@@ -263,6 +263,8 @@ def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConf
     return state, reason
 
 
+# long only because of its signature (22 keyword arguments, each documented below); the
+# body is argument checks, the initial state, an optional resume and the host loop
 def fit(
     energy_fn: EnergyFn,
     params: Params,
