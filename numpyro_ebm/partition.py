@@ -24,7 +24,7 @@ from numpyro.distributions.transforms import Transform, biject_to
 from . import checks
 from .energy import batched_energy, check_energy
 from .infer import langevin
-from .sharding import shard_leading
+from .sharding import axis_size, shard_leading
 from .typing import Array, ArrayLike, EnergyFn, Params, PRNGKey
 
 __all__ = ["grid_log_normalizer", "AISResult", "ais_log_normalizer", "HeldOutLogLikelihood",
@@ -289,6 +289,12 @@ def ais_log_normalizer(
     k_fwd, k_x0, k_rev = jax.random.split(key, 3)
     x0 = st.mean + st.scale * jax.random.normal(k_x0, (int(num_particles), k), dtype)
     if mesh is not None:  # the particles' runs are independent: split them over devices
+        size = axis_size(mesh, "chain", "ais_log_normalizer(mesh=...)")
+        for what, n in (("num_particles", x0.shape[0]),
+                        ("the number of target_draws", None if xt is None else xt.shape[0])):
+            if n is not None and n % size:
+                raise ValueError(f"ais_log_normalizer: {what}={n} is not divisible by the mesh "
+                                 f"axis 'chain' of size {size}; use a multiple of {size}")
         x0 = shard_leading(x0, mesh, "chain")
         xt = None if xt is None else shard_leading(xt, mesh, "chain")
     run = partial(_anneal, energy_fn, params, st.transform, base=(st.mean, st.scale),

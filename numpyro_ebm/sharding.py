@@ -142,8 +142,11 @@ class ShardedChains:
 
     ``MCMC(kernel, num_chains=C, chain_method=ShardedChains(mesh))`` runs the same
     per-chain program as ``chain_method="sequential"`` (``jax.vmap`` instead of a loop)
-    with the chains split over the devices of ``mesh[axis_name]``; the draws do not depend
-    on the number of devices (up to float rounding). Unlike NumPyro's ``"parallel"``
+    with the chains split over the devices of ``mesh[axis_name]``. In float64
+    (``jax_enable_x64``) the draws do not depend on the number of devices, up to rounding;
+    in float32 rounding differences grow through accept/reject decisions and step-size
+    adaptation, so other layouts give equally valid but different chains (each layout is
+    reproducible). Unlike NumPyro's ``"parallel"``
     (``pmap``, one chain per local device), any number of chains divisible by the axis size
     works, and the mesh may span several processes.
 
@@ -175,7 +178,7 @@ class ShardedChains:
             if num_chains % self.size:
                 raise ValueError(
                     f"num_chains={num_chains} is not divisible by the mesh axis "
-                    f"{self.axis_name!r} of size {self.size}"
+                    f"{self.axis_name!r} of size {self.size}; use a multiple of {self.size}"
                 )
             placed = shard_leading(map_args, self.mesh, self.axis_name)
             return jax.jit(jax.vmap(single_chain_fn))(placed)
