@@ -258,3 +258,13 @@ def test_accept_is_the_one_path_of_both_steps():
         new, info = langevin.accept(k_acc, state, prop, adjusted)
         new2, info2 = step(k, state, energy, 0.8)
         jax.tree.map(np.testing.assert_array_equal, (new, info), (new2, info2))
+
+
+@pytest.mark.parametrize("unadjusted", [False, 0, np.False_, np.array(False)])
+def test_accept_without_correction_needs_no_key_for_any_false(unadjusted):
+    energy = lambda x: 0.5 * jnp.sum(x**2)
+    state = langevin.init(jnp.array([0.4, -0.3]), energy)
+    prop = langevin.propose(jax.random.key(3), state, energy, 0.8)
+    new, info = langevin.accept(None, state, prop, unadjusted)
+    np.testing.assert_array_equal(new.position, prop.state.position)  # moved, no MH draw
+    assert bool(info.is_accepted)

@@ -31,9 +31,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from ..checks import is_concrete
 from ..typing import Array, PRNGKey, PyTree
 from .metric import Metric, make_metric
 
@@ -219,7 +221,7 @@ def accept(
     ``(new_state, info)``; a non-finite proposal is never taken.
     """
     rate = jnp.exp(jnp.minimum(proposal.log_accept_ratio, 0.0))
-    if adjusted is False:
+    if is_concrete(adjusted) and not bool(np.asarray(adjusted)):  # False, 0, np.False_
         moved = proposal.is_finite
     else:
         mh_accepted, rate = metropolis_hastings(key, proposal.log_accept_ratio)

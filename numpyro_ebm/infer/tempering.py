@@ -51,6 +51,7 @@ from ..checks import in_range, is_concrete, one_of, positive_int
 from ..likelihood import check_model as guard_model
 from ..typing import Array, PyTree
 from .kernels import MALA
+from .langevin import metropolis_hastings
 
 __all__ = ["NRPT", "NRPTState", "GaussianReference", "NRPT_FIELDS", "round_trip_bound"]
 
@@ -548,11 +549,10 @@ class NRPT(MCMCKernel):
         v = u0 - u1  # V = U_0 - U_1, the log likelihood ratio of target to reference
         betas = state.betas
         log_r = jnp.diff(betas) * (v[:-1] - v[1:])
-        log_r = jnp.where(jnp.isnan(log_r), -jnp.inf, log_r)
-        acc = jnp.exp(jnp.minimum(log_r, 0.0))
+        # every pair draws the library's one accept rule; DEO keeps the pairs of this parity
+        accepted, acc = metropolis_hastings(key_swap, log_r)
         parity = (jnp.arange(n - 1) % 2) == (i % 2)
-        u = random.uniform(key_swap, (n - 1,), zf.dtype)
-        swap = parity & (u < acc)
+        swap = parity & accepted
         perm = _deo_permutation(swap)
         zf, u1, g1 = zf[perm], u1[perm], g1[perm]
         machine = state.machine[perm]
