@@ -55,7 +55,7 @@ def mcmc_run(chain_method, num_samples, num_chains=64):
     jax.block_until_ready(m.get_samples())
 
 
-short, long = (50, 150) if QUICK else (100, 400)
+short, long = (100, 1100) if QUICK else (200, 3200)  # long enough to dwarf compile jitter
 out = {"devices": N}
 mesh = ebm.make_mesh("chain", N)
 out["chains_plain"], _ = per_step(lambda s: mcmc_run("vectorized", s), short, long)
