@@ -225,9 +225,11 @@ def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConf
            legacy: bool, mesh: Mesh | None = None) -> tuple[TrainState, str]:
     """The host loop: chunks until done, halted or interrupted; ``(state, reason)``."""
     def save():
+        if cfg.checkpoint_path is None:  # same on every process: no one enters the gather
+            return
         # every process gathers (a collective); process 0 writes, atomically
         host = host_state(state, mesh)
-        if cfg.checkpoint_path is not None and is_writer():
+        if is_writer():
             save_train_state(cfg.checkpoint_path, host, history.arrays(),
                              meta={"objective": step_fn.objective.name, "total_steps": cfg.total,
                                    "legacy_key": legacy,
