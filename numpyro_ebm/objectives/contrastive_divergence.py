@@ -263,24 +263,32 @@ def contrastive_divergence(
     ----------
     num_steps
         ``k``, Langevin steps per training step.
-    step_size, temperature
-        ``h`` and ``T`` of ``x' = x - h grad E + sqrt(2 h T) xi``; see :func:`cold_langevin`.
+    step_size
+        ``h`` of the Langevin step ``x' = x - h grad E + sqrt(2 h T) xi`` (positive); see
+        :func:`cold_langevin` for the ``(step, noise)`` form of EBM papers.
+    temperature
+        ``T`` of that step (positive): the chains target ``exp(-E / T)``; ``T = 1`` is the
+        model itself.
     sampler
         ``"mala"`` (Metropolis-adjusted, unbiased for ``exp(-E/T)``) or ``"ula"``.
     alpha
         Weight of the energy-magnitude regulariser ``mean E(data)^2 + mean E(samples)^2``.
-    max_abs_energy, max_energy_gap, min_acceptance
-        ``is_healthy`` is false when any metric is non-finite, when ``max |E|`` or
-        ``|mean E(data) - mean E(samples)|`` exceeds these, or when the mean acceptance
-        rate falls below ``min_acceptance`` (``None`` disables a check). For ULA the
-        acceptance rate is the Metropolis rate its moves would have had, a measure of its
-        discretisation error: ``"auto"`` (default) guards ULA at ``T = 1`` at ``0.9`` (more
-        than 10% would-be rejections per step: the negatives are biased and the model
-        starts to degrade silently, long before the energies explode) and leaves MALA
-        unguarded (low acceptance freezes MALA chains, which stalls learning but does not
-        bias it), as well as cold ULA (``T != 1``, biased on purpose; see
-        :func:`cold_langevin`).
-        ``fit`` stops at the first unhealthy step and rolls back the update before it.
+    max_abs_energy
+        ``is_healthy`` is false when ``max |E|`` over data and samples exceeds this
+        (``None``: no limit). ``fit`` stops at the first unhealthy step and rolls back the
+        update before it; any non-finite metric is unhealthy too.
+    max_energy_gap
+        ``is_healthy`` is false when ``|mean E(data) - mean E(samples)|`` exceeds this
+        (``None``: no limit).
+    min_acceptance
+        ``is_healthy`` is false when the mean acceptance rate of the chains falls below
+        this (``None``: no limit). For ULA the acceptance rate is the Metropolis rate its
+        moves would have had, a measure of its discretisation error: ``"auto"`` (default)
+        guards ULA at ``T = 1`` at ``0.9`` (more than 10% would-be rejections per step: the
+        negatives are biased and the model starts to degrade silently, long before the
+        energies explode) and leaves MALA unguarded (low acceptance freezes MALA chains,
+        which stalls learning but does not bias it), as well as cold ULA (``T != 1``, biased
+        on purpose; see :func:`cold_langevin`).
 
     Returns
     -------
@@ -391,10 +399,24 @@ def persistent_contrastive_divergence(
 
     Parameters
     ----------
-    num_steps, step_size, temperature, sampler, alpha
-        As in :func:`contrastive_divergence`.
-    max_abs_energy, max_energy_gap, min_acceptance
-        As in :func:`contrastive_divergence`.
+    num_steps
+        Langevin steps per training step, from each chain's start (buffer or ``reinit``).
+    step_size
+        ``h`` of the Langevin step, as in :func:`contrastive_divergence`.
+    temperature
+        ``T`` of the Langevin step, as in :func:`contrastive_divergence`.
+    sampler
+        ``"mala"`` or ``"ula"``, as in :func:`contrastive_divergence`.
+    alpha
+        Weight of the energy-magnitude regulariser, as in :func:`contrastive_divergence`.
+    max_abs_energy
+        Health limit on ``max |E|``, as in :func:`contrastive_divergence`.
+    max_energy_gap
+        Health limit on ``|mean E(data) - mean E(samples)|``, as in
+        :func:`contrastive_divergence`.
+    min_acceptance
+        Health limit on the chains' mean acceptance rate, as in
+        :func:`contrastive_divergence`.
     buffer_size
         Capacity of the buffer (at least the batch size).
     reinit_prob
@@ -406,6 +428,9 @@ def persistent_contrastive_divergence(
         data's event shape (compared by value); or a callable
         ``reinit(key, n) -> (n,) + event_shape`` (compared by identity: reuse the same
         function object to share compiled code between fits).
+    box_margin
+        With ``reinit=None``: how far the uniform box extends beyond the first batch's
+        bounding box on each side, as a fraction of its width (``>= 0``).
 
     Returns
     -------

@@ -122,15 +122,19 @@ def flow_contrastive_estimation(
 
     Parameters
     ----------
-    flow_fn, flow_params
-        The initial flow, from :func:`numpyro_ebm.flows.coupling_flow` (initialising it at
-        the data's mean and std helps). ``flow_params`` are compared by value: equal
-        settings give equal objectives that share compiled code.
+    flow_fn
+        The flow, a :class:`~numpyro_ebm.flows.CouplingFlow` from
+        :func:`numpyro_ebm.flows.coupling_flow`.
+    flow_params
+        Its initial parameters (initialising the flow at the data's mean and std helps).
+        They are compared by value: equal settings give equal objectives that share
+        compiled code.
     noise_ratio
         ``nu >= 1`` flow samples per data point.
-    flow_every, energy_every
-        Update the flow (energy) only on steps ``t`` with ``t % flow_every == 0``
-        (``t % energy_every == 0``).
+    flow_every
+        Update the flow only on steps ``t`` with ``t % flow_every == 0``.
+    energy_every
+        Update the energy (and ``log Z``) only on steps ``t`` with ``t % energy_every == 0``.
 
     Returns
     -------

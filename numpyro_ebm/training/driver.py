@@ -300,29 +300,52 @@ def fit(
 
     Parameters
     ----------
-    energy_fn, params
-        The energy ``energy_fn(params, x[, context]) -> scalar`` and its initial params.
+    energy_fn
+        The energy ``energy_fn(params, x[, context]) -> scalar`` of one event ``x`` (and its
+        context, for paired data).
+    params
+        The initial parameters of ``energy_fn`` (a pytree of finite arrays).
     data
         Array of shape ``(N,) + event_shape``, or a tuple of arrays sharing ``N`` (paired
         data such as ``(x, theta)``); batches keep the same form.
     objective
         An :class:`~numpyro_ebm.Objective`.
+    optimizer
+        An ``optax.GradientTransformation`` applied to ``(params, extras)``; default
+        ``optax.adam(1e-3)``.
     key
         ``jax.random.key`` or legacy ``PRNGKey``; step ``t`` uses ``fold_in(., t)``.
         Required unless resuming (a resumed run uses the checkpoint's key).
-    num_steps, num_epochs
-        Give exactly one. With ``resume_from``, ``num_steps`` is the total, resumed included.
-        An epoch is ``N // batch_size`` steps (the remainder of a permutation is dropped).
-    validation_data, eval_every, patience
-        Held-out data (same form as ``data``), evaluated as one batch with a fixed key every
-        ``eval_every`` steps (default: every chunk) and at the end; stop after ``patience``
-        evaluations without improvement of ``val_loss``; ``best_params`` keep the best.
+    num_steps
+        Length of the run in optimizer steps; give exactly one of ``num_steps`` and
+        ``num_epochs``. With ``resume_from`` it is the total, the resumed steps included.
+    num_epochs
+        Length of the run in epochs (the alternative to ``num_steps``). An epoch is
+        ``N // batch_size`` steps (the remainder of each permutation is dropped).
+    batch_size
+        Rows per minibatch, at most ``N``.
+    validation_data
+        Held-out data (same form as ``data``), evaluated as one batch with a fixed key;
+        ``best_params`` keep the parameters of the lowest ``val_loss``.
+    eval_every
+        Evaluate ``validation_data`` every this many steps (default: every chunk) and at
+        the end.
+    patience
+        Stop after this many evaluations without improvement of ``val_loss`` (default:
+        never stop early).
     steps_per_chunk
         Steps per compiled loop (one host round-trip and progress update each).
-    checkpoint_path, checkpoint_every, resume_from
-        Write an ``.npz`` checkpoint every ``checkpoint_every`` steps, at the end and on
-        interrupt; ``resume_from`` continues a checkpointed run bit for bit (its key too:
-        a different ``key`` given with it is ignored, with a ``NumpyroEBMWarning``).
+    progress_bar
+        Show a tqdm progress bar (updated once per chunk).
+    checkpoint_path
+        Where to write an ``.npz`` checkpoint: every ``checkpoint_every`` steps, at the end
+        and on interrupt.
+    checkpoint_every
+        Steps between checkpoints (needs ``checkpoint_path``; default: only at the end and
+        on interrupt).
+    resume_from
+        A checkpoint to continue bit for bit (its key too: a different ``key`` given with it
+        is ignored, with a ``NumpyroEBMWarning``, unless ``reseed``).
     reseed
         With ``resume_from`` and ``key``: continue the checkpointed state with new
         randomness drawn from ``key`` (batches and the objective's noise from the resumed
@@ -335,8 +358,12 @@ def fit(
         computed there), so an unhealthy step also rolls back the previous update, and the
         retry after it uses fresh randomness. The rollback target is kept in memory, across
         chunks, but not in checkpoints: right after a resume it is the resumed state.
-    extras, objective_state
-        Start values; ``objective.init(key, energy_fn, params, batch)`` supplies missing ones.
+    extras
+        Start values of the objective's trained extras (e.g. NCE's ``log Z``); default from
+        ``objective.init(key, energy_fn, params, batch)``.
+    objective_state
+        Start value of the objective's untrained state (e.g. the PCD replay buffer); default
+        from ``objective.init``.
     max_consecutive_skips
         The limit of ``on_nonfinite="skip"`` (refused with ``"stop"``).
     mesh

@@ -95,8 +95,10 @@ def init_train_state(
 
     Parameters
     ----------
-    energy_fn, params
-        The energy ``energy_fn(params, x[, context]) -> scalar`` and its initial params.
+    energy_fn
+        The energy ``energy_fn(params, x[, context]) -> scalar``.
+    params
+        Its initial parameters.
     objective
         An :class:`~numpyro_ebm.Objective`; ``objective.init(key, energy_fn, params, batch)``
         supplies ``extras`` and ``objective_state`` unless both are given.
@@ -107,8 +109,10 @@ def init_train_state(
         stored (typed) as :attr:`TrainState.key`.
     batch
         One batch of data, in the form the objective's ``loss`` receives.
-    extras, objective_state
-        Start values overriding ``objective.init``'s.
+    extras
+        Start value of the objective's trained extras, overriding ``objective.init``'s.
+    objective_state
+        Start value of the objective's untrained state, overriding ``objective.init``'s.
     """
     typed, _ = as_typed_key(key)
     if extras is None or objective_state is None:
