@@ -154,8 +154,10 @@ def quadratic_energy(
     ----------
     mean
         Shape ``(d,)`` (a scalar is read as ``d = 1``).
-    precision, covariance
-        Exactly one of them, shape ``(d, d)``, symmetric positive definite.
+    precision
+        Shape ``(d, d)``, symmetric positive definite; give this or ``covariance``.
+    covariance
+        Shape ``(d, d)``, symmetric positive definite; give this or ``precision``.
 
     Returns
     -------

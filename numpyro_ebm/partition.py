@@ -40,13 +40,17 @@ def grid_log_normalizer(energy_fn: EnergyFn, params: Params, lo: ArrayLike, hi: 
 
     Parameters
     ----------
-    energy_fn, params
+    energy_fn
         ``energy_fn(params, x) -> scalar`` for one event ``x``.
-    lo, hi
-        The box. Their shape is the event shape: scalars for scalar events (e.g.
-        :func:`~numpyro_ebm.gamma_energy`, ``event_shape=()``), sequences of ``d = 1`` or
-        ``2`` bounds for events of shape ``(d,)``. Keep the box inside the energy's support
-        (midpoints never touch ``lo`` or ``hi``).
+    params
+        The energy's parameters (any pytree).
+    lo
+        Lower corner of the box. Its shape is the event shape: a scalar for scalar events
+        (e.g. :func:`~numpyro_ebm.gamma_energy`, ``event_shape=()``), a sequence of
+        ``d = 1`` or ``2`` bounds for events of shape ``(d,)``. Midpoints never touch it, so
+        it may sit on the edge of the energy's support.
+    hi
+        Upper corner of the box, same shape as ``lo``; keep the box inside the support.
     num_points
         Midpoints per dimension, ``>= 2``.
 

@@ -149,8 +149,11 @@ def kernel_stein_discrepancy(
         ``score_fn(x) -> grad log p(x)`` for ONE flat point (vmapped, float64).
     scores : array, optional
         The scores at ``samples`` precomputed (same shape); give exactly one of the two.
-    c, beta : float
-        IMQ kernel ``(c^2 + |x - y|^2)^beta``, ``c > 0``, ``beta < 0``.
+    c : float
+        Scale of the IMQ kernel ``(c^2 + |x - y|^2)^beta``; ``c > 0``.
+    beta : float
+        Exponent of the IMQ kernel; ``beta < 0`` (in ``(-1, 0)`` for a KSD that
+        detects non-convergence, Gorham & Mackey 2017).
     num_bootstrap : int
         Bootstrap replicates.
     block_length : int, optional
