@@ -170,3 +170,36 @@ def test_fit_and_sample_recover_a_conjugate_posterior(objective):
     assert np.allclose(draws.std(0), math.sqrt(0.2), rtol=0.2)
     tree = az.from_numpyro(mcmc)
     assert tree["posterior"]["theta"].shape[:2] == (20, 100)
+
+
+# ----------------------------------------------------------------------------- compiled once
+@pytest.mark.slow
+def test_a_second_observation_compiles_nothing_and_matches_numpyros_loop():
+    """sample_posterior is one jitted function of (prior, params, x_obs, key): a new
+    observation, key and prior parameters reuse it; its draws equal those of the same
+    chains run through MCMC.run (progress_bar=True), and the result behaves as a run."""
+    from test_fit_compiles import count_compiles
+
+    theta, x = _simulate(jax.random.key(9), 200)
+    r = fit_ratio(theta, x, key=jax.random.key(0), hidden=(8,), num_epochs=1, batch_size=32)
+    settings = dict(num_samples=40, num_chains=4, num_warmup=10, num_proposals=500,
+                    max_tree_depth=3)
+    first = sample_posterior(r, PRIOR, jnp.array([0.1, 0.2]), key=jax.random.key(1),
+                             **settings)
+    first_draws = np.asarray(first.get_samples()["theta"])  # get_samples' reshape compiled
+    other_prior = dist.Normal(jnp.full(2, 0.5), 2.0).to_event(1)
+    with count_compiles() as compiles:
+        second = sample_posterior(r, other_prior, jnp.array([-0.3, 0.4]),
+                                  key=jax.random.key(2), **settings)
+        draws = np.asarray(second.get_samples()["theta"])
+    assert len(compiles) == 0, f"{len(compiles)} compilation(s) for a second observation"
+    assert draws.shape == (40, 2) and np.all(np.isfinite(draws))
+    assert not np.array_equal(draws, first_draws)
+    looped = sample_posterior(r, other_prior, jnp.array([-0.3, 0.4]), key=jax.random.key(2),
+                              progress_bar=True, **settings)
+    np.testing.assert_allclose(draws, np.asarray(looped.get_samples()["theta"]), atol=1e-4)
+    assert second.get_samples(group_by_chain=True)["theta"].shape == (4, 10, 2)
+    assert second.get_extra_fields()["diverging"].shape == (40,)
+    tree = az.from_numpyro(second)
+    assert tree["posterior"]["theta"].shape == (4, 10, 2)
+    assert "diverging" in tree["sample_stats"]
