@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from numpyro_ebm.diagnostics import (
+    C2STResult,
+    KSDResult,
     fisher_divergence,
     frechet_distance,
     median_bandwidth,
@@ -45,6 +47,27 @@ def test_mmd_unbiased_against_closed_form():
     assert abs(est.mean() - want) < 4 * mcse, (est.mean(), want, mcse)
 
 
+def _sd_ratio(shift, seeds=200, n=100):
+    """rms of the jackknife SE over the empirical sd of MMD^2_u, and the ratio's MCSE
+    (the sd of an sd estimated from R draws is about sd / sqrt(2 (R - 1)))."""
+    res = [mmd(_normal(2 * s, n), _normal(2 * s + 1, n, shift=shift), bandwidth=1.0,
+               num_permutations=0) for s in range(seeds)]
+    est = np.array([r.mmd_squared for r in res])
+    se = np.array([r.stderr for r in res])
+    return np.sqrt(np.mean(se**2)) / est.std(ddof=1), 1 / np.sqrt(2 * (seeds - 1))
+
+
+def test_mmd_stderr_matches_the_sampling_sd():
+    # shift 1 (sd units), 100 + 100 points, 200 seeds: measured ratio 1.03
+    ratio, mcse = _sd_ratio(1.0)
+    assert abs(ratio - 1) < 4 * mcse, (ratio, mcse)
+    # equal distributions: the estimate's sd shrinks like 1/n and the jackknife is
+    # conservative (measured ratio 1.42), as documented
+    ratio, mcse = _sd_ratio(0.0)
+    assert ratio > 1 + 2 * mcse, (ratio, mcse)
+    assert np.isnan(mmd(_normal(0, 2), _normal(1, 5), bandwidth=1.0).stderr)
+
+
 @pytest.mark.slow
 def test_mmd_permutation_test_size():
     null = [mmd(_normal(2 * s, 40), _normal(2 * s + 1, 40), num_permutations=199,
@@ -57,6 +80,31 @@ def test_mmd_detects_a_shift():
     shifted = mmd(_normal(0, 200), _normal(1, 200, shift=0.5))
     assert shifted.p_value < 0.01 and shifted.mmd_squared > 0
     assert shifted.permutations.shape == (1000,)
+    assert (shifted.num_x, shifted.num_y) == (200, 200)
+
+
+def test_result_reprs_are_concise():
+    x, y = _normal(0, 200), _normal(1, 150, shift=0.5)
+    res = mmd(x, y)
+    text = repr(res)
+    assert text == str(res) and len(text) < 200, text
+    for part in ("MMDResult(", f"mmd_squared={res.mmd_squared:.4g}",
+                 f"stderr={res.stderr:.4g}", f"p_value={res.p_value:.4g}",
+                 "permutations=<array (1000,)>", "num_x=200", "num_y=150"):
+        assert part in text, (part, text)
+    assert "array([" not in text and res.permutations.shape == (1000,)
+    fd = frechet_distance(x, y, num_bootstrap=50, num_permutations=0)
+    text = repr(fd)
+    assert len(text) < 200 and "bootstrap=<array (50,)>" in text, text
+    assert "num_reference=200" in text and "p_value=nan" in text, text
+    assert fd.bootstrap.shape == (50,) and (fd.num_reference, fd.num_samples) == (200, 150)
+    fisher = repr(fisher_divergence(x, -x, -x))
+    assert fisher == "FisherResult(divergence=0, stderr=0, num_samples=200)", fisher
+    c2 = C2STResult(0.52, np.full(5, 0.52), 0.01, 0.3, 1000, 1000)
+    assert repr(c2) == ("C2STResult(accuracy=0.52, fold_accuracies=<array (5,)>, "
+                        "stderr=0.01, p_value=0.3, num_reference=1000, num_samples=1000)")
+    ksd = KSDResult(0.1, 0.5, 100, 1, 1000, np.zeros(1000))
+    assert "bootstrap=<array (1000,)>" in repr(ksd) and len(repr(ksd)) < 200
 
 
 def test_median_bandwidth_rule():

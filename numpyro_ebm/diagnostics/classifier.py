@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 
 from ..checks import positive_int
-from .stats import points
+from .stats import points, result_repr
 
 __all__ = ["C2STResult", "c2st"]
 
@@ -47,6 +47,8 @@ class C2STResult(NamedTuple):
     p_value: float
     num_reference: int
     num_samples: int
+
+    __repr__ = result_repr
 
 
 def _sklearn():

@@ -1,4 +1,5 @@
-"""Small helpers shared by the diagnostics: z-scores from ArviZ MCSE, Holm, point sets."""
+"""Small helpers shared by the diagnostics: z-scores from ArviZ MCSE, Holm, point sets, and a
+concise ``repr`` for result tuples."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from scipy import stats
 
 from ..checks import all_finite
 
-__all__ = ["holm", "mean_z_scores", "points", "two_sided_p"]
+__all__ = ["holm", "mean_z_scores", "points", "result_repr", "two_sided_p"]
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
@@ -53,3 +54,20 @@ def points(value, name: str) -> np.ndarray:
                          f"got shape {np.shape(value)}")
     all_finite(arr, name)
     return arr
+
+
+def result_repr(result: tuple) -> str:
+    """Concise ``repr`` of a result ``NamedTuple``: scalars to 4 significant digits, arrays by
+    shape only (``bootstrap=<array (200,)>``); the arrays stay available as fields.
+
+    Use as ``__repr__ = result_repr`` in the class body.
+    """
+    parts = []
+    for name, value in zip(result._fields, result, strict=True):
+        if isinstance(value, np.ndarray) and value.ndim > 0:
+            parts.append(f"{name}=<array {value.shape}>")
+        elif isinstance(value, float | np.floating):
+            parts.append(f"{name}={float(value):.4g}")
+        else:
+            parts.append(f"{name}={value!r}")
+    return f"{type(result).__name__}({', '.join(parts)})"

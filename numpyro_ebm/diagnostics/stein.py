@@ -26,6 +26,7 @@ import numpy as np
 from arviz_stats import ess
 
 from ..checks import positive_int, real_array
+from .stats import result_repr
 
 __all__ = ["KSDResult", "stein_kernel_matrix", "kernel_stein_discrepancy",
            "bartlett_multipliers", "default_block_length"]
@@ -50,6 +51,8 @@ class KSDResult(NamedTuple):
     block_length: int
     num_bootstrap: int
     bootstrap: np.ndarray
+
+    __repr__ = result_repr
 
 
 def _parts(xa, sa, xb, sb, c, beta):
