@@ -9,14 +9,21 @@
    steps/s and time / DSM time.
 2. Held-out log-likelihood at an equal wall-clock budget: each objective gets
    ``budget / (seconds per step of fit)`` steps of ``numpyro_ebm.fit`` (same initial energy,
-   Adam 3e-3), the per-step time being the difference of warm 1000- and 500-step fits; log Z from a
+   Adam 3e-3), the per-step time being the difference of warm 1000- and 500-step fits
+   (minimum of two timings each, at least the bare step cost); log Z from a
    256 x 256 grid for every objective (NCE's learned log Z is not used).
 
-Usage: ``python benchmarks/run.py --only cd [--quick]``.
+Usage: ``python benchmarks/run.py --only cd [--quick]``. Some rows only (the DSM baseline's
+step cost timed again beside them; the other rows, and the ULA guard demonstration, kept
+from the results file): ``python benchmarks/bench_cd.py --rows "ED (s 0.2, M 16)"``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -28,7 +35,7 @@ import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import interleaved_min_times, markdown_table, write_results  # noqa: E402
+from _common import RESULTS, interleaved_min_times, markdown_table, write_results  # noqa: E402
 
 import numpyro_ebm as ebm  # noqa: E402
 from numpyro_ebm.partition import grid_log_normalizer  # noqa: E402
@@ -123,53 +130,95 @@ def guard_demo(energy, params, x, x_test, steps: int) -> dict[str, dict]:
     return out
 
 
-def main(quick: bool = False) -> None:
+def fit_row(energy, params, x, x_test, obj, budget: float, bare_step: float) -> dict:
+    """``obj`` trained for ``budget`` seconds' worth of its own warm ``fit`` steps.
+
+    The per-step cost of ``fit`` is the difference of warm 1000- and 500-step fits (minimum
+    of two timings each), and at least ``bare_step`` (the jitted scan's cost per step): on a
+    loaded machine a single difference of two wall times can be off several-fold either way.
+    """
+    optimizer = optax.adam(3e-3)
+    run = lambda n: ebm.fit(  # noqa: E731
+        energy, params, x, obj, key=jax.random.key(3), num_steps=n, batch_size=BATCH,
+        optimizer=optimizer, steps_per_chunk=250, progress_bar=False)
+    run(CALIBRATE)  # compile
+    lengths = {CALIBRATE: float("inf"), 2 * CALIBRATE: float("inf")}
+    for _ in range(2):
+        for n in lengths:  # per-step cost without fit's fixed cost
+            t0 = time.perf_counter()
+            run(n)
+            lengths[n] = min(lengths[n], time.perf_counter() - t0)
+    fit_step = max((lengths[2 * CALIBRATE] - lengths[CALIBRATE]) / CALIBRATE, bare_step)
+    steps = max(CALIBRATE, int(budget / fit_step))
+    t0 = time.perf_counter()
+    res = run(steps)
+    seconds = time.perf_counter() - t0
+    return {"steps": steps, "fit_seconds": seconds,
+            "held_out_ll": held_out_ll(energy, res.params, x_test), "fit_step_s": fit_step,
+            "num_skipped": res.num_skipped, "stopped_reason": res.stopped_reason,
+            "steps_applied": int(res.step)}
+
+
+def main(quick: bool = False, rows: tuple[str, ...] | None = None) -> None:
+    """Every row, or only ``rows`` (their step cost timed beside the DSM baseline again;
+    the other rows and the guard demonstration kept from the previous results file)."""
     repeats, budget = (2, 1.0) if quick else (5, 6.0)
     truth = ebm.datasets.two_moons(noise=0.1)
     x = truth.sample(jax.random.key(0), 4000).astype(jnp.float32)
     x_test = truth.sample(jax.random.key(1), 4000).astype(jnp.float32)
     energy, params = ebm.mlp_energy(jax.random.key(2), 2, HIDDEN, dtype=jnp.float32)
     objectives = _objectives(x)
-    per_step = step_cost(energy, params, x, objectives, repeats)
+    unknown = set(rows or ()) - set(objectives)
+    if unknown:
+        raise SystemExit(f"unknown rows {sorted(unknown)}; available: {list(objectives)}")
+    timed = {k: v for k, v in objectives.items() if rows is None or k in (BASELINE, *rows)}
+    per_step = step_cost(energy, params, x, timed, repeats)
     true_ll = float(jnp.mean(truth.log_prob(x_test.astype(float))))
+    fits = {}
+    for name, obj in timed.items():
+        if rows is not None and name not in rows:
+            continue
+        fits[name] = fit_row(energy, params, x, x_test, obj, budget, per_step[name])
+        print(f"{name}: {1 / per_step[name]:.0f} steps/s, {fits[name]['steps']} steps, "
+              f"LL {fits[name]['held_out_ll']:.3f}", flush=True)
+    ratio = {k: v / per_step[BASELINE] for k, v in per_step.items()}
+    if rows is None:
+        data = {"per_step_s": per_step, "ratio_to_baseline": ratio, "budget_s": budget,
+                "true_ll": true_ll, "fits": fits, "partial_runs": []}
+        guard_steps = 600 if quick else GUARD_STEPS
+        data["ula_guard"] = guard_demo(energy, params, x, x_test, guard_steps)
+        data["guard_steps"] = guard_steps
+    else:
+        data = json.loads((RESULTS / "cd.json").read_text())["data"]
+        base = data["per_step_s"][BASELINE]
+        data.setdefault("ratio_to_baseline",
+                        {k: v / base for k, v in data["per_step_s"].items()})
+        data.setdefault("partial_runs", []).append({
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": list(rows),
+            "baseline_step_s": per_step[BASELINE], "load_average": os.getloadavg()})
+        for k in rows:
+            data["per_step_s"][k], data["ratio_to_baseline"][k] = per_step[k], ratio[k]
+            data["fits"][k] = fits[k]
+    write_results("cd", "Contrastive divergence vs score matching and NCE", data,
+                  _markdown(data, list(objectives)))
 
-    optimizer = optax.adam(3e-3)
-    rows, data = [], {"per_step_s": per_step, "budget_s": budget, "true_ll": true_ll,
-                      "fits": {}}
-    for name, obj in objectives.items():
-        run = lambda n, obj=obj: ebm.fit(
-            energy, params, x, obj, key=jax.random.key(3), num_steps=n, batch_size=BATCH,
-            optimizer=optimizer, steps_per_chunk=250, progress_bar=False)
-        run(CALIBRATE)  # compile
-        lengths = {}
-        for n in (CALIBRATE, 2 * CALIBRATE):  # per-step cost without fit's fixed cost
-            t0 = time.perf_counter()
-            run(n)
-            lengths[n] = time.perf_counter() - t0
-        fit_step = max(lengths[2 * CALIBRATE] - lengths[CALIBRATE], 1e-3) / CALIBRATE
-        steps = max(CALIBRATE, int(budget / fit_step))
-        t0 = time.perf_counter()
-        res = run(steps)
-        seconds = time.perf_counter() - t0
-        ll = held_out_ll(energy, res.params, x_test)
-        data["fits"][name] = {"steps": steps, "fit_seconds": seconds, "held_out_ll": ll,
-                              "fit_step_s": fit_step, "num_skipped": res.num_skipped,
-                              "stopped_reason": res.stopped_reason}
-        status = "ok" if res.stopped_reason.startswith("completed") else f"guard at {res.step}"
-        rows.append([name, 1.0 / per_step[name], per_step[name] / per_step[BASELINE],
-                     1.0 / fit_step, steps, seconds, status, ll, ll - true_ll])
-        print(f"{name}: {1 / per_step[name]:.0f} steps/s, {steps} steps, LL {ll:.3f}",
-              flush=True)
 
-    guard_steps = 600 if quick else GUARD_STEPS
-    guard = guard_demo(energy, params, x, x_test, guard_steps)
-    data["ula_guard"] = guard
-    guard_table = markdown_table(
-        ["CD-10 (ULA), fixed steps", "stopped", "steps applied", "held-out LL", "LL - true",
-         "acceptance at the last step"],
-        [[k, v["stopped_reason"].split(":")[0], v["steps_applied"], v["held_out_ll"],
-          v["held_out_ll"] - true_ll, v["last_acceptance"]] for k, v in guard.items()])
+def _status(fit: dict) -> str:
+    if fit["stopped_reason"].startswith("completed"):
+        return "ok"
+    step = fit.get("steps_applied")
+    if step is None:
+        found = re.search(r"step (\d+)", fit["stopped_reason"])
+        step = found.group(1) if found else "?"
+    return f"guard at {step}"
 
+
+def _markdown(data: dict, every: list[str]) -> str:
+    """The page: fits table, notes, partial runs, and the guard table when measured."""
+    per_step, ratio, true_ll = data["per_step_s"], data["ratio_to_baseline"], data["true_ll"]
+    rows = [[name, 1.0 / per_step[name], ratio[name], 1.0 / f["fit_step_s"], f["steps"],
+             f["fit_seconds"], _status(f), f["held_out_ll"], f["held_out_ll"] - true_ll]
+            for name, f in data["fits"].items()]
     header = ["objective", "steps/s (bare)", "time / DSM", "steps/s (fit)", "steps in budget",
               "fit s", "run", "held-out LL", "LL - true"]
     body = (
@@ -178,7 +227,7 @@ def main(quick: bool = False) -> None:
         "T = 1. Step cost: minimum over interleaved repeats of a jitted scan of "
         f"{SCAN} training steps, divided by {SCAN} (\"bare\"), and the throughput of a warm "
         f"`fit` (with its batching, metrics and guard). Quality: each objective trained by "
-        f"`fit` for {budget:g} s worth of its own steps, held-out log-likelihood "
+        f"`fit` for {data['budget_s']:g} s worth of its own steps, held-out log-likelihood "
         f"with log Z from a 256 x 256 grid; the true density scores {true_ll:.3f}.\n\n"
         + markdown_table(header, rows)
         + "\n\nCD-k costs about k + 1 energy-and-gradient evaluations per step (k Langevin "
@@ -197,13 +246,39 @@ def main(quick: bool = False) -> None:
         "returns a model hundreds of nats worse. ED is energy discrepancy (no MCMC, no score). "
         "Step counts follow "
         "the machine's load, so the likelihoods of the other rows vary by a few hundredths."
-        f"\n\n**The ULA guard at a fixed step count** ({guard_steps} steps, whatever the "
-        "machine's load; same settings as above): with the default guard `fit` stops at the "
-        "first step whose would-be MALA acceptance is below 0.9 and rolls back the update "
-        "before it; without it the run goes on.\n\n" + guard_table
     )
-    write_results("cd", "Contrastive divergence vs score matching and NCE", data, body)
+    for run in data.get("partial_runs", []):
+        body += (
+            f"\n\nMeasured later, in a partial run on {run['date']}: {', '.join(run['rows'])} "
+            "(`python benchmarks/bench_cd.py --rows ...`; load average "
+            f"{tuple(round(v, 1) for v in run['load_average'])}): their time / DSM is against "
+            f"DSM timed again in that run ({run['baseline_step_s'] * 1e6:.0f} us / step); "
+            "their step count in the budget follows that run's load, and their fit step "
+            "cost is the minimum of two timings per length, at least the bare step cost "
+            "(the other rows: one timing each).")
+    missing = [k for k in every if k not in data["fits"]]
+    if missing:
+        body += ("\n\nNot yet measured (added after the last full run): "
+                 + ", ".join(missing) + ".")
+    guard = data.get("ula_guard")
+    if guard:
+        guard_table = markdown_table(
+            ["CD-10 (ULA), fixed steps", "stopped", "steps applied", "held-out LL",
+             "LL - true", "acceptance at the last step"],
+            [[k, v["stopped_reason"].split(":")[0], v["steps_applied"], v["held_out_ll"],
+              v["held_out_ll"] - true_ll, v["last_acceptance"]] for k, v in guard.items()])
+        body += (
+            f"\n\n**The ULA guard at a fixed step count** ({data['guard_steps']} steps, "
+            "whatever the machine's load; same settings as above): with the default guard "
+            "`fit` stops at the first step whose would-be MALA acceptance is below 0.9 and "
+            "rolls back the update before it; without it the run goes on.\n\n" + guard_table)
+    return body
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke-run sizes")
+    parser.add_argument("--rows", nargs="+", default=None,
+                        help="objective names to run (others kept from the results file)")
+    cli = parser.parse_args()
+    main(quick=cli.quick, rows=None if cli.rows is None else tuple(cli.rows))

@@ -299,12 +299,7 @@ def _guide_pages() -> list[str]:
             for g in guides]
 
 
-NO_FIGURE_YET = {"energy-discrepancy/index.html"}
-
-
-@pytest.mark.parametrize("page", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="no figure yet (issue 12)"))
-    if p in NO_FIGURE_YET else p for p in _guide_pages()])
+@pytest.mark.parametrize("page", _guide_pages())
 def test_every_guide_page_shows_a_figure(pages, page):
     assert pages["pages"][page]["images"] > 0, f"{page} shows no figure"
 
