@@ -58,7 +58,8 @@ class MMDResult(NamedTuple):
     p_value : permutation p-value of ``H0: equal distributions``.
     bandwidth : the Gaussian kernel's ``sigma`` used.
     permutations : ``(num_permutations,)`` ``MMD^2_u`` of the label permutations.
-    num_x, num_y : sizes ``m`` and ``n`` of the two samples.
+    num_x : size ``m`` of the first sample ``x``.
+    num_y : size ``n`` of the second sample ``y``.
     """
 
     mmd_squared: float
@@ -198,7 +199,8 @@ class FrechetResult(NamedTuple):
     stderr : bootstrap standard error (both sets resampled; NaN without bootstrap).
     p_value : permutation p-value of ``H0: equal distributions`` (NaN without permutations).
     bootstrap : ``(num_bootstrap,)`` bootstrap replicates of the distance.
-    num_reference, num_samples : sizes of the two sets.
+    num_reference : number of reference points.
+    num_samples : number of sample points.
     """
 
     distance: float
@@ -252,7 +254,10 @@ def frechet_distance(reference: Any, samples: Any, *, num_bootstrap: int = 200,
 
     Parameters
     ----------
-    reference, samples : (n_r, dim) and (n_s, dim) arrays (n >= 2 each)
+    reference : (n_r, dim) array, n_r >= 2
+        Reference draws (e.g. data, or draws of the true distribution).
+    samples : (n_s, dim) array, n_s >= 2
+        Draws to compare with them (e.g. a model's samples).
     num_bootstrap : int
         Bootstrap replicates (each set resampled with replacement) for ``stderr``; 0 skips.
     num_permutations : int
@@ -333,9 +338,12 @@ def fisher_divergence(samples: Any, model_score: Callable[[jax.Array], jax.Array
     ----------
     samples : (n, dim) i.i.d. draws, or (chain, draw, dim) MCMC draws (then the standard
         error is ArviZ's MCSE of the mean, which accounts for autocorrelation).
-    model_score, true_score : callable or array
-        ``score(x) -> (dim,)`` for ONE point ``x`` of shape ``(dim,)`` (vmapped, float64), or
-        the scores at ``samples`` precomputed (same shape as ``samples``).
+    model_score : callable or array
+        The model's score ``-grad E``: ``score(x) -> (dim,)`` for ONE point ``x`` of shape
+        ``(dim,)`` (vmapped, float64), or the scores at ``samples`` precomputed (same shape
+        as ``samples``).
+    true_score : callable or array
+        The score ``grad log p`` of the distribution of ``samples``, in the same form.
 
     Raises
     ------
