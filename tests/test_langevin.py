@@ -254,10 +254,27 @@ def test_accept_is_the_one_path_of_both_steps():
     k_prop, k_acc = jax.random.split(key)
     prop = langevin.propose(k_prop, state, energy, 0.8)
     assert isinstance(prop, langevin.LangevinProposal)
-    for adjusted, step, k in ((True, langevin.mala_step, key), (False, langevin.ula_step, k_prop)):
+    for adjusted, step in ((True, langevin.mala_step), (False, langevin.ula_step)):
         new, info = langevin.accept(k_acc, state, prop, adjusted)
-        new2, info2 = step(k, state, energy, 0.8)
+        new2, info2 = step(key, state, energy, 0.8)
         jax.tree.map(np.testing.assert_array_equal, (new, info), (new2, info2))
+
+
+@pytest.mark.parametrize("key", [jax.random.key(5), jax.random.PRNGKey(5)])
+def test_one_key_gives_ula_and_mala_the_same_proposal(key):
+    # both steps split the key the same way (first half: the noise), so ULA's move is the
+    # proposal MALA accepts or rejects; with a huge step MALA rejects and stays
+    energy = lambda x: 0.5 * jnp.sum(x**2)
+    state = langevin.init(jnp.array([0.4, -0.3, 1.2]), energy)
+    for h in (0.3, 50.0):
+        ula_new, ula_info = langevin.ula_step(key, state, energy, h)
+        mala_new, mala_info = langevin.mala_step(key, state, energy, h)
+        np.testing.assert_array_equal(ula_info.noise, mala_info.noise)
+        np.testing.assert_array_equal(ula_new.position, mala_info.proposal.position)
+        np.testing.assert_array_equal(ula_info.log_accept_ratio, mala_info.log_accept_ratio)
+        if h == 50.0:
+            assert not bool(mala_info.is_accepted)
+            np.testing.assert_array_equal(mala_new.position, state.position)
 
 
 @pytest.mark.parametrize("unadjusted", [False, 0, np.False_, np.array(False)])

@@ -290,6 +290,9 @@ def ula_step(
     Same move and arguments as :func:`mala_step`, without the accept step.
     ``info.log_accept_ratio`` is the ratio MALA *would* have used, so diagnostics can
     measure ULA's discretisation bias; ``info.acceptance_rate`` is its ``min(1, e^R)``.
+    The key is split as in :func:`mala_step` (the first half draws the noise), so one key
+    gives ULA and MALA the same proposal.
     """
-    proposal = propose(key, state, energy_fn, step_size, inverse_mass_matrix, temperature)
+    k_prop, _ = jax.random.split(key)
+    proposal = propose(k_prop, state, energy_fn, step_size, inverse_mass_matrix, temperature)
     return accept(None, state, proposal, False, max_delta_energy)
