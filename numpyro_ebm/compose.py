@@ -189,6 +189,12 @@ class Conditioned:
     event_size: int
 
     def __call__(self, params: Params, y: Array) -> Array:
+        """``E([y, v])``; ``y`` must have shape ``(len(free),)`` (checked at trace time)."""
+        if jnp.shape(y) != (len(self.free),):  # shapes are static: also under jit / vmap
+            raise ValueError(
+                f"y (the free coordinates {list(self.free)} of the conditioned energy) must "
+                f"have shape ({len(self.free)},), got shape {tuple(jnp.shape(y))}"
+            )
         v = params["value"]
         x = jnp.zeros((self.event_size,), jnp.result_type(y, v))
         x = x.at[np.asarray(self.free, dtype=int)].set(y)

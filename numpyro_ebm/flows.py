@@ -110,6 +110,13 @@ def coupling_flow(
 
     ``loc`` and ``scale`` (scalars or length-``dim``) set the initial Gaussian
     ``N(loc, diag(scale^2))`` (e.g. the data mean and std); defaults 0 and 1.
+
+    Raises
+    ------
+    ValueError
+        ``dim < 2``, a negative ``num_layers``, an unknown ``activation``, ``loc`` or
+        ``scale`` of a shape other than ``()`` or ``(dim,)``, a non-positive ``scale`` or
+        non-finite values.
     """
     dim = checks.positive_int(dim, "dim")
     num_layers = checks.nonnegative_int(num_layers, "num_layers")
@@ -117,6 +124,10 @@ def coupling_flow(
         raise ValueError(f"coupling_flow needs dim >= 2 (coupling splits coordinates), got {dim}")
     checks.one_of(activation, "activation", sorted(ACTIVATIONS))
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    for name, value in (("loc", loc), ("scale", scale)):  # shapes are known even when traced
+        if value is not None and jnp.ndim(value) != 0 and jnp.shape(value) != (dim,):
+            raise ValueError(f"{name} must be a scalar or of shape ({dim},) (dim), got shape "
+                             f"{tuple(jnp.shape(value))}")
     if scale is not None:  # concrete values only: loc and scale may be traced
         checks.positive_array(scale, "scale")
     loc = jnp.broadcast_to(checks.real_array(0.0 if loc is None else loc, "loc", dtype=dtype),

@@ -13,6 +13,7 @@ import pytest
 from _bad_input import BAD_POSITIVE, BAD_SIZES, FAST, assert_named_error, bad_arrays
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import numpyro_ebm as ebm
 
@@ -30,6 +31,18 @@ def _fit(**kw):
     args = {"key": KEY, "num_steps": 2, "batch_size": 4, "progress_bar": False} | kw
     data = args.pop("data", DATA)
     return ebm.fit(F2, P2, data, ebm.exact_score_matching(), **args)
+
+
+#: Shapes that neither are scalar nor (2,): wrong for a per-coordinate setting in 2-D.
+WRONG_SHAPES_FOR_2 = hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4).filter(
+    lambda s: s != (2,))
+COND_FN, COND_PARAMS = ebm.conditioned(F2, P2, index=[0], value=jnp.array([0.5]), event_size=2)
+
+
+def _nrpt_init(**kw):
+    """NRPT's init on the 2-D model (checks shapes against d = 2; no sampling compiled)."""
+    kernel = ebm.NRPT(_model, num_replicas=2, **kw)
+    return kernel.init(KEY, 2, None, (), {})
 
 
 def _annealed(**kw):
@@ -68,11 +81,12 @@ CASES = {
             num_steps=2, step_size=0.1, buffer_size=v), BAD_SIZES),
     "geometric_sigmas.num_levels": ("num_levels", lambda v: ebm.geometric_sigmas(1.0, 0.1, v),
                                     BAD_SIZES),
-    # (2-D data with another number of columns is a data/energy mismatch: fit reports it by
-    # naming energy_fn and the event shape it tried, tested in test_fit.py)
-    "fit.data": ("data", lambda v: _fit(data=v),
-                 bad_arrays((32, 2)).filter(lambda v: np.ndim(v) != 2 or np.shape(v)[1] in (0, 2)
-                                            or np.asarray(v).dtype.kind in "UOc")),
+    # (2-D data with another number of columns is a data/energy mismatch: named as data,
+    # with its shape and the event shape a row gives)
+    "fit.data": ("data", lambda v: _fit(data=v), bad_arrays((32, 2))),
+    "fit.data columns": ("data", lambda v: _fit(data=v),
+                         st.integers(1, 5).filter(lambda k: k != 2).map(
+                             lambda k: np.zeros((32, k)))),
     "fit.num_steps": ("num_steps", lambda v: _fit(num_steps=v),
                       BAD_SIZES.filter(lambda v: v is not None)),
     "fit.batch_size": ("batch_size", lambda v: _fit(batch_size=v), BAD_SIZES),
@@ -88,6 +102,18 @@ CASES = {
                           st.one_of(BAD_SIZES, st.just(1))),
     "coupling_flow.scale": ("scale", lambda v: ebm.coupling_flow(KEY, 2, scale=v),
                             SCALAR_POSITIVE.filter(lambda v: v is not None)),
+    "coupling_flow.loc": ("loc", lambda v: ebm.coupling_flow(KEY, 2, loc=v),
+                          WRONG_SHAPES_FOR_2.map(np.zeros)),
+    "coupling_flow.scale shape": ("scale", lambda v: ebm.coupling_flow(KEY, 2, scale=v),
+                                  WRONG_SHAPES_FOR_2.map(np.ones)),
+    "NRPT.reference_loc": ("reference_loc", lambda v: _nrpt_init(reference_loc=v),
+                           WRONG_SHAPES_FOR_2.map(np.zeros)),
+    "NRPT.reference_scale": ("reference_scale", lambda v: _nrpt_init(reference_scale=v),
+                             WRONG_SHAPES_FOR_2.map(np.ones)),
+    "conditioned energy.y": ("y", lambda v: COND_FN(COND_PARAMS, v),
+                             hnp.array_shapes(min_dims=0, max_dims=2, min_side=0,
+                                              max_side=3).filter(lambda s: s != (1,))
+                             .map(np.zeros)),
 }
 
 

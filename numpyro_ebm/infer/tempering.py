@@ -281,6 +281,11 @@ class NRPT(MCMCKernel):
                              "reference='gaussian', got reference='prior'")
         in_range(reference_loc, "reference_loc")
         in_range(reference_scale, "reference_scale", 0.0)
+        for name, value in (("reference_loc", reference_loc),
+                            ("reference_scale", reference_scale)):
+            if np.ndim(value) > 1:  # the length d is checked at init, once the model is known
+                raise ValueError(f"{name} must be a scalar or a vector of shape (d,) (d "
+                                 f"unconstrained coordinates), got shape {np.shape(value)}")
         self._betas = None if betas is None else self._check_betas(betas)
         self._model = model
         self._potential_fn = potential_fn
@@ -443,12 +448,13 @@ class NRPT(MCMCKernel):
         return jax.tree.map(lambda v: v[0], state)
 
     def _initial_reference(self, d: int, dtype) -> GaussianReference:
+        for name, value in (("reference_loc", self._reference_loc),
+                            ("reference_scale", self._reference_scale)):
+            if np.ndim(value) != 0 and np.shape(value) != (d,):
+                raise ValueError(f"{name} must be a scalar or of shape ({d},) (the model's "
+                                 f"{d} unconstrained coordinates), got shape {np.shape(value)}")
         loc = jnp.broadcast_to(jnp.asarray(self._reference_loc, dtype), (d,))
         scale = jnp.broadcast_to(jnp.asarray(self._reference_scale, dtype), (d,))
-        if loc.shape != (d,) or scale.shape != (d,):
-            raise ValueError(f"reference_loc and reference_scale must be scalars or of shape "
-                             f"({d},), got {np.shape(self._reference_loc)} and "
-                             f"{np.shape(self._reference_scale)}")
         return GaussianReference(loc, scale)
 
     def _check_finite_start(self, state: NRPTState) -> None:

@@ -82,8 +82,11 @@ def energy_check_error(energy_fn: EnergyFn, params: PyTree, data: PyTree) -> Exc
     """The error of ``check_energy`` on one event of ``data`` (abstract: no compilation).
 
     For tuple data the other arrays are tried as the energy's context, then no context.
+    The error names ``data``: its shape, the event shape one row gives, and what
+    ``energy_fn`` said about it (usually the event shape it expects).
     """
-    arrays = data if isinstance(data, tuple) else (data,)
+    is_tuple = isinstance(data, tuple)
+    arrays = data if is_tuple else (data,)
     x = arrays[0]
     contexts = [jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in arrays[1:]]
     first_err = None
@@ -93,7 +96,13 @@ def energy_check_error(energy_fn: EnergyFn, params: PyTree, data: PyTree) -> Exc
             return None
         except (ValueError, TypeError) as err:
             first_err = first_err or err
-    return first_err
+    name = "data[0]" if is_tuple else "data"
+    err = ValueError(
+        f"{name} of shape {tuple(x.shape)} does not fit energy_fn: each row is one event x "
+        f"of shape {tuple(x.shape[1:])}, and {first_err} (expected rows of the event shape "
+        "energy_fn takes)")
+    err.__cause__ = first_err
+    return err
 
 
 def _check_parts(energy_fn: Any, objective: Any, optimizer: Any) -> None:
