@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh
@@ -80,38 +81,66 @@ class _Chunk(NamedTuple):
     reason: str | None
 
 
+class _RunKeys(NamedTuple):
+    """The keys a run derives from its base key outside the chunk (in the user's kind)."""
+
+    init: Array  # objective.init's
+    loss: Array  # the loss key of step 0 (for checking that the loss traces)
+    validation: Array  # every evaluation's
+    result: Array  # FitResult.key: for whatever the user does next
+
+
+def _run_keys_of(base_key: Array, legacy: bool) -> _RunKeys:
+    _, loss, init, validation, result = step_keys(base_key)
+    return _RunKeys(*(user_key(k, legacy) for k in (init, loss, validation, result)))
+
+
+# compiled once: only a resumed run (whose base key is the checkpoint's) needs it
+_run_keys = jax.jit(_run_keys_of, static_argnames=("legacy",))
+
+
 @partial(jax.jit, static_argnames=("batch_size", "legacy"))
 def _init_batch(base_key: Array, data: PyTree, batch_size: int, legacy: bool
-                ) -> tuple[PyTree, Array, Array]:
-    """One batch of rows drawn at random for ``objective.init``, and the init and loss keys
-    (one compiled function: ``fit``'s start-up compiles little besides the chunk)."""
-    _, loss_key, init_key = step_keys(base_key)[:3]
+                ) -> tuple[PyTree, _RunKeys]:
+    """One batch of rows drawn at random for ``objective.init``, and the run's keys.
+
+    One compiled function for everything ``fit`` draws outside the chunk: each separately
+    compiled program costs 0.1-0.5 s of XLA start-up on a CPU, comparable to the whole
+    run of a small model.
+    """
+    keys = _run_keys_of(base_key, legacy)
     n = jax.tree.leaves(data)[0].shape[0]
-    idx = jax.random.randint(jax.random.fold_in(init_key, 1), (batch_size,), 0, n)
+    init_key = step_keys(base_key)[2]
+    # 32 random bits modulo N (bias below N / 2^32): randint's exact range reduction
+    # compiles to several times the code
+    bits = jax.random.bits(jax.random.fold_in(init_key, 1), (batch_size,), jnp.uint32)
+    idx = (bits % jnp.uint32(n)).astype(jnp.int32)
     batch = jax.tree.map(lambda a: a[idx], data)
-    return batch, user_key(init_key, legacy), user_key(loss_key, legacy)
+    return batch, keys
 
 
 def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
-                   legacy: bool, extras: PyTree, objective_state: PyTree) -> TrainState:
-    """``init_train_state`` on a random batch; energy errors are reported first.
+                   legacy: bool, extras: PyTree, objective_state: PyTree
+                   ) -> tuple[TrainState, _RunKeys]:
+    """``init_train_state`` on a random batch, and the run's keys; energy errors are
+    reported first.
 
     An energy that fails on one event may still be right if the objective supplies its
     context (e.g. a noise level): then the objective's loss must trace on one batch.
     """
-    first, init_key, loss_key = _init_batch(base_key, cfg.data, cfg.batch_size, legacy)
+    first, keys = _init_batch(base_key, cfg.data, cfg.batch_size, legacy)
     energy_err = energy_check_error(step_fn.energy_fn, params, cfg.data)
     try:
         state = init_train_state(step_fn.energy_fn, params, step_fn.objective, cfg.optimizer,
-                                 init_key, first, extras=extras,
+                                 keys.init, first, extras=extras,
                                  objective_state=objective_state)
         if energy_err is not None:
-            jax.eval_shape(step_fn, state, first, loss_key)
+            jax.eval_shape(step_fn, state, first, keys.loss)
     except Exception:
         if energy_err is not None:
             raise energy_err from None
         raise
-    return state._replace(key=base_key)
+    return state._replace(key=base_key), keys
 
 
 def _resume(path: str | os.PathLike, state: TrainState, key: Any, reseed: bool,
@@ -164,7 +193,7 @@ def _validate(step_fn: TrainStep, state: TrainState, cfg: FitConfig, val_key: An
     return state, Validation(loss, metrics, stop)
 
 
-def _finish_chunk(step_fn: TrainStep, out: ChunkResult, cfg: FitConfig, legacy: bool
+def _finish_chunk(step_fn: TrainStep, out: ChunkResult, cfg: FitConfig, val_key: Array
                   ) -> _Chunk:
     """Fetch a chunk's records (one transfer), name a halt, validate when due."""
     count, halted, records = jax.device_get((out.count, out.halted, out.records))
@@ -176,7 +205,6 @@ def _finish_chunk(step_fn: TrainStep, out: ChunkResult, cfg: FitConfig, legacy: 
     validation = None
     due = cfg.eval_every is None or step % cfg.eval_every == 0
     if cfg.validation_data is not None and (step >= cfg.total or halted or due):
-        val_key = user_key(step_keys(state.key)[3], legacy)
         state, validation = _validate(step_fn, state, cfg, val_key)
         if validation.stop and not halted:
             halted = True
@@ -222,7 +250,7 @@ def _run_one_chunk(step_fn: TrainStep, state: TrainState, rollback: _Rollback,
 
 
 def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConfig,
-           legacy: bool, mesh: Mesh | None = None) -> tuple[TrainState, str]:
+           legacy: bool, val_key: Array, mesh: Mesh | None = None) -> tuple[TrainState, str]:
     """The host loop: chunks until done, halted or interrupted; ``(state, reason)``."""
     def save():
         if cfg.checkpoint_path is None:  # same on every process: no one enters the gather
@@ -245,7 +273,7 @@ def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConf
             start, skipped = int(state.step), int(state.num_skipped)
             out, new_rollback = _run_one_chunk(step_fn, state, rollback, cfg, legacy,
                                                _chunk_end(start, cfg) - start, guard, mesh)
-            chunk = _finish_chunk(step_fn, out, cfg, legacy)
+            chunk = _finish_chunk(step_fn, out, cfg, val_key)
             # the chunk is complete and validated: commit it
             state, rollback, halted = chunk.state, new_rollback, chunk.halted
             guard = int(state.num_skipped) > skipped
@@ -402,7 +430,8 @@ def fit(
     mesh = check_mesh(mesh, cfg.batch_size)
     base_key, legacy = as_typed_key(jax.random.key(0) if key is None else key)
     step_fn = make_train_step(energy_fn, objective, cfg.optimizer)
-    state = _initial_state(step_fn, params, cfg, base_key, legacy, extras, objective_state)
+    state, keys = _initial_state(step_fn, params, cfg, base_key, legacy, extras,
+                                 objective_state)
     history = History()
     if resume_from is not None:
         state, history, was_legacy = _resume(resume_from, state, key, reseed, extras,
@@ -416,12 +445,14 @@ def fit(
         state = place_state(state, mesh)
         cfg = cfg._replace(data=place_data(cfg.data, mesh),
                            validation_data=place_data(cfg.validation_data, mesh))
-    state, reason = _train(step_fn, state, history, cfg, legacy, mesh)
+    if resume_from is not None or mesh is not None:  # the checkpoint's key, or on the mesh
+        keys = _run_keys(state.key, legacy)
+    state, reason = _train(step_fn, state, history, cfg, legacy, keys.validation, mesh)
     best = cfg.validation_data is not None and int(state.best_step) >= 0
     return FitResult(
         params=state.params, extras=state.extras, objective_state=state.objective_state,
         opt_state=state.opt_state, step=int(state.step), history=history.arrays(complete=True),
         best_params=state.best_params if best else state.params,
         best_extras=state.best_extras if best else state.extras, stopped_reason=reason,
-        key=user_key(step_keys(state.key)[4], legacy), num_skipped=int(state.num_skipped),
+        key=keys.result, num_skipped=int(state.num_skipped),
         state=state)
