@@ -125,10 +125,12 @@ fig.tight_layout();
 # ## The detailed-balance report catches it
 #
 # `numpyro_ebm.diagnose` converts the run to an ArviZ `DataTree` and tests the kernel's
-# logged moves against the model's potential: D1 recomputes each step's log acceptance ratio
-# in float64, D2 checks the fluctuation identity
+# logged moves against the model's potential: `ratio_consistency` recomputes each step's log
+# acceptance ratio in float64, `innovations` tests the proposals' recovered noise against
+# $\mathcal{N}(0, 1)$, `fluctuation_identity` checks
 # $\mathbb{E}[\min(1, e^{R})] = 2 P(R > 0)$ (exact for a kernel in detailed balance with
-# $\pi$), D3 tests reversibility, and D5 is the kernel Stein discrepancy of the draws.
+# $\pi$), `reversibility` tests lagged antisymmetry statistics, and `stein_discrepancy` is
+# the kernel Stein discrepancy of the draws.
 
 # %%
 for name in ("MALA", "ULA"):
@@ -137,8 +139,9 @@ for name in ("MALA", "ULA"):
     print()
 
 # %% [markdown]
-# The per-chain z-scores of the fluctuation identity (D2) and the lagged antisymmetry
-# statistics (D3): for ULA, D2 sits far outside the band.
+# The per-chain z-scores of the fluctuation identity and the lagged antisymmetry
+# statistics of the reversibility check: for ULA, the fluctuation identity sits far outside
+# the band.
 
 # %%
 plot_detailed_balance(reports["ULA"]);
