@@ -2,8 +2,10 @@
 
 - :func:`find_reasonable_step_size`: NumPyro's heuristic (Hoffman & Gelman 2014, Alg. 4)
   for one Langevin step: scale ``h`` by 4 (a leapfrog ``eps`` by 2, since ``h = eps^2/2``)
-  until the acceptance of one proposal crosses 0.8. NumPyro's warmup adapter calls it at
-  init and at the end of each mass-matrix window and centres dual averaging on ``10 h``.
+  until the acceptance of one proposal crosses 0.8.
+- :func:`langevin_warmup_adapter`: NumPyro's warmup adapter for ``h``, started from that
+  step and run as one-step HMC's until its first restart (robust from a start far in the
+  tails), then on ``log h``.
 - :func:`flat_inverse_mass_matrix`: the initial ``M^-1`` over the flattened coordinates,
   from ``None``, a vector, a matrix, or NumPyro's structured form (a dict whose keys are
   tuples of site names and whose values are the blocks).
@@ -28,6 +30,10 @@ from .metric import make_metric
 __all__ = ["find_reasonable_step_size", "flat_inverse_mass_matrix", "langevin_warmup_adapter"]
 
 _TARGET_LOG_ACCEPT = float(np.log(0.8))
+FAST_TARGET_ACCEPT = 0.8
+"""Lowest acceptance targeted by dual averaging before its first restart (NumPyro HMC's
+default target): while the chain travels in from its start a too-large step can freeze it,
+a too-small one only slows it."""
 
 
 def find_reasonable_step_size(
@@ -177,6 +183,16 @@ def flat_inverse_mass_matrix(inverse_mass_matrix: Any, z: PyTree, dense_mass: bo
     return m
 
 
+def _leapfrog(h: Any) -> Any:
+    """NumPyro's one-step-HMC ``eps`` of a Langevin ``h`` (``h = eps^2 / 2``)."""
+    return jnp.sqrt(2.0 * h)
+
+
+def _langevin(eps: Any) -> Any:
+    """The Langevin ``h = eps^2 / 2`` of a leapfrog ``eps`` (at least the smallest normal)."""
+    return jnp.maximum(0.5 * eps**2, jnp.finfo(jnp.result_type(eps)).tiny)
+
+
 def langevin_warmup_adapter(
     num_warmup: int,
     potential_fn: Callable[[PyTree], Array],
@@ -185,14 +201,21 @@ def langevin_warmup_adapter(
     adapt_step_size: bool = True,
     **kwargs: Any,
 ) -> tuple[Callable[..., HMCAdaptState], Callable[..., HMCAdaptState]]:
-    """NumPyro's ``warmup_adapter`` for a Langevin ``h``, with a reasonable initial step.
+    """NumPyro's ``warmup_adapter`` for a Langevin ``h``, robust from a start in the tails.
 
-    At init, :func:`find_reasonable_step_size` replaces the given ``h`` and dual averaging
-    of ``log h`` (Hoffman & Gelman 2014, NumPyro's constants) is centred on ten times it; at
-    the end of each slow mass-matrix window NumPyro's adapter re-centres it on ten times the
-    current step. NumPyro's HMC repeats the search there; we do not, so that no search loop
-    (potential evaluations in a ``while_loop``) is compiled into every step and traced on
-    every ``run()``. The state's ``step_size`` is our ``h``.
+    At init, :func:`find_reasonable_step_size` replaces the given ``h``. Until the first
+    restart of dual averaging (the end of Stan's first slow mass-matrix window; all of a
+    warmup shorter than 20 steps), the chain may still be travelling in from its start, and a
+    step that is right where it was can freeze it where it arrives. There dual averaging
+    runs exactly as ``HMC(num_steps=1, trajectory_length=None)``'s (Hoffman & Gelman 2014,
+    NumPyro's constants): on the leapfrog scale ``eps = sqrt(2 h)``, centred on ``10 eps``,
+    toward an acceptance of at least :data:`FAST_TARGET_ACCEPT` (NumPyro HMC's default
+    target; a higher ``target_accept_prob`` is kept). From the first restart on (centred on
+    ten times the current ``h``, as NumPyro re-centres at every later window end) it runs on
+    ``log h`` toward ``target_accept_prob``; the step that sampling uses is the average of
+    that phase. NumPyro's HMC also repeats the search at every window end; we do not, so that
+    no search loop (potential evaluations in a ``while_loop``) is compiled into every step.
+    The state's ``step_size`` is always our ``h``.
 
     Parameters
     ----------
@@ -217,6 +240,9 @@ def langevin_warmup_adapter(
     wa_init, wa_update = warmup_adapter(num_warmup, adapt_step_size=adapt_step_size, **kwargs)
     if not adapt_step_size:
         return wa_init, wa_update
+    target = kwargs.get("target_accept_prob", 0.8)
+    fast_kwargs = {**kwargs, "target_accept_prob": jnp.maximum(target, FAST_TARGET_ACCEPT)}
+    _, wa_update_fast = warmup_adapter(num_warmup, adapt_step_size=True, **fast_kwargs)
     find = partial(find_reasonable_step_size, potential_fn, temperature)
     ss_init, _ = dual_averaging()
 
@@ -224,6 +250,19 @@ def langevin_warmup_adapter(
         rng_key, key_ss = jax.random.split(rng_key)
         st = wa_init(z_info, rng_key, step_size, inverse_mass_matrix, mass_matrix_size)
         h = find(st.step_size, st.inverse_mass_matrix, z_info, key_ss)
-        return st._replace(step_size=h, ss_state=ss_init(jnp.log(10.0) + jnp.log(h)))
+        return st._replace(step_size=h, ss_state=ss_init(jnp.log(10.0) + jnp.log(_leapfrog(h))))
 
-    return init, wa_update
+    def update_fast(t, accept_prob, z_info, state):
+        st = wa_update_fast(t, accept_prob, z_info, state._replace(
+            step_size=_leapfrog(state.step_size)))
+        h = _langevin(st.step_size)
+        restarted = st.window_idx > 1
+        ss_state = jax.tree.map(lambda a, b: jnp.where(restarted, a, b),
+                                ss_init(jnp.log(10.0) + jnp.log(h)), st.ss_state)
+        return st._replace(step_size=h, ss_state=ss_state)
+
+    def update(t, accept_prob, z_info, state):
+        return jax.lax.cond(state.window_idx <= 1, update_fast, wa_update,
+                            t, accept_prob, z_info, state)
+
+    return init, update

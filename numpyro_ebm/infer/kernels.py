@@ -8,11 +8,12 @@ potential ``U`` (target ``exp(-U / T)``) with the functional core
 always; ULA: during warmup only, by default).
 
 Step size ``h`` and inverse mass matrix ``M^-1`` are tuned during warmup by NumPyro's own
-adapter (:func:`numpyro.infer.hmc_util.warmup_adapter`: dual averaging on ``log h`` toward
-``target_accept_prob``, centred on ``10 h`` of a reasonable initial ``h``; Welford covariance
-in Stan's windows). The adapter sees OUR ``h`` directly (``adapt_state.step_size`` is ``h``,
-not a leapfrog ``eps``; ``h = eps^2 / 2``). ULA adapts ``h`` on the acceptance probability
-MALA would have had.
+adapter (:func:`numpyro.infer.hmc_util.warmup_adapter`) from a reasonable initial ``h``: dual
+averaging as one-step HMC's until its first restart (robust from a start in the tails), then
+on ``log h`` toward ``target_accept_prob``; Welford covariance in Stan's windows (see
+:func:`~numpyro_ebm.infer.adaptation.langevin_warmup_adapter`). The adapter's state holds OUR
+``h`` (``adapt_state.step_size`` is ``h``, not a leapfrog ``eps``; ``h = eps^2 / 2``). ULA
+adapts ``h`` on the acceptance probability MALA would have had.
 """
 
 from __future__ import annotations
@@ -376,8 +377,9 @@ class MALA(_LangevinKernel):
         ``{("a",): jnp.ones(3), ("b", "c"): jnp.eye(5)}`` (sites not named get identity).
     adapt_step_size
         Tune ``h`` during warmup: a reasonable initial ``h`` (acceptance near 0.8), then
-        dual averaging of ``log h`` toward ``target_accept_prob`` centred on ten times it
-        (Hoffman & Gelman 2014; see
+        dual averaging (Hoffman & Gelman 2014): as ``HMC(num_steps=1,
+        trajectory_length=None)`` until its first restart (on ``eps = sqrt(2 h)``, toward
+        an acceptance of at least 0.8), then on ``log h`` toward ``target_accept_prob`` (see
         :func:`~numpyro_ebm.infer.adaptation.langevin_warmup_adapter`).
     adapt_mass_matrix
         Estimate ``M^-1`` during warmup (Welford covariance in Stan's windows).
@@ -386,7 +388,9 @@ class MALA(_LangevinKernel):
         site tuples (block-structured adaptation) is refused with ``TypeError``.
     target_accept_prob
         Acceptance probability targeted by step-size adaptation, in ``(0, 1)`` (default
-        0.574, the optimal MALA rate of Roberts & Rosenthal 1998).
+        0.574, the optimal MALA rate of Roberts & Rosenthal 1998), after the first restart
+        of dual averaging; before it the target is at least 0.8, so with ``num_warmup < 20``
+        (no restart) a target below 0.8 has no effect.
     init_strategy
         NumPyro per-site initialisation strategy (model only).
     temperature
