@@ -152,6 +152,71 @@ def test_arviz_datatree_pickle_and_second_run(chain_method_runs):
     np.testing.assert_array_equal(clone.get_samples(), mcmc.get_samples())
 
 
+def test_explorer_states_hold_the_annealed_potential_after_swaps(chain_method_runs):
+    # U_1 and its gradient are derived from the explorer's U_beta (no re-evaluation after
+    # the swap): every replica's cached potential and gradient must still be exactly the
+    # annealed potential (1 - beta) U_0 + beta U_1 at its position
+    mcmc = chain_method_runs["vectorized"]
+    kernel, st = mcmc.sampler, mcmc.last_state
+    ef = mcmc.get_extra_fields(group_by_chain=True)
+    assert np.any(np.diff(ef["machine"], axis=1) != 0)  # swaps happened
+
+    def annealed(zf, beta, reference):
+        u0, u1 = kernel._potentials(zf, reference, (), {})
+        return (1.0 - beta) * u0 + beta * u1
+
+    for c in range(2):
+        ref = jax.tree.map(lambda v, c=c: v[c], st.reference)
+        zf, betas = st.explorer.z["z"][c], st.betas[c]
+        u, g = jax.vmap(jax.value_and_grad(annealed), (0, 0, None))(zf, betas, ref)
+        np.testing.assert_allclose(st.explorer.potential_energy[c], u, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(st.explorer.z_grad["z"][c], g, rtol=1e-10, atol=1e-12)
+
+
+def test_target_is_evaluated_once_per_replica_per_scan_plus_one():
+    # A counting potential: the explorers evaluate U_1 once per replica per move; after the
+    # swaps only the reference replica's fresh draw needs U_1 and its gradient (it was
+    # N more evaluations per scan before: one per replica).
+    count = [0]
+
+    def tick(z):
+        count[0] += int(np.prod(np.shape(z)[:-1], dtype=int))
+
+    def potential(z):
+        jax.debug.callback(tick, z)
+        return _gauss_potential(z)
+
+    n = 4
+
+    def evaluations(num_samples):
+        count[0] = 0
+        mcmc = MCMC(NRPT(potential_fn=potential, num_replicas=n), num_warmup=10,
+                    num_samples=num_samples, progress_bar=False)
+        mcmc.run(jax.random.key(0), init_params=jnp.zeros(2))
+        jax.effects_barrier()
+        return count[0]
+
+    assert evaluations(40) - evaluations(20) == 20 * (n + 1)
+
+
+def test_a_stuck_explorer_is_named_once_after_warmup():
+    stuck = functools.partial(ebm.MALA, step_size=50.0, adapt_step_size=False)
+    mcmc = MCMC(NRPT(potential_fn=_gauss_potential, num_replicas=4, explorer=stuck),
+                num_warmup=20, num_samples=10, progress_bar=False)
+    with pytest.warns(ebm.NumpyroEBMWarning) as record:
+        mcmc.run(jax.random.key(0), init_params=jnp.zeros(2))
+        jax.effects_barrier()
+    assert len(record) == 1, [str(w.message) for w in record]
+    msg = str(record[0].message)
+    assert "explorer stopped moving in replica 1 (beta=0.333, acceptance" in msg
+    assert "replica 0 " not in msg  # the Gaussian reference replica is drawn exactly
+    # the adapted default explorer moves: no warning (the suite turns it into an error)
+    mcmc = MCMC(NRPT(potential_fn=_gauss_potential, num_replicas=4), num_warmup=20,
+                num_samples=10, progress_bar=False)
+    mcmc.run(jax.random.key(0), init_params=jnp.zeros(2))
+    jax.effects_barrier()
+
+
 def test_mala_explorer_gaussian_moments_within_mcse():
     def model():
         numpyro.sample("x", ebm.EnergyDistribution(

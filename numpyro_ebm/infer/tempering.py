@@ -30,6 +30,7 @@ samples.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -47,6 +48,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import initialize_model, potential_energy
 from numpyro.util import identity, is_prng_key
 
+from .._warnings import NumpyroEBMWarning
 from ..checks import in_range, is_concrete, one_of, positive_int
 from ..likelihood import check_model as guard_model
 from ..typing import Array, PyTree
@@ -101,7 +103,8 @@ class NRPTState(NamedTuple):
     process); ``last_end`` ``(N,)`` (per machine, the end it touched last: 0 reference,
     1 target, -1 neither yet); ``round_trips`` (completed round trips, all machines,
     counted after warmup); ``swap_accept_prob`` ``(N - 1,)`` (``min(1, e^{log r_k})`` of
-    every adjacent pair at this scan); ``rejection_sum`` ``(N - 1,)`` and ``num_stats``
+    every adjacent pair at this scan); ``rejection_sum`` ``(N - 1,)``,
+    ``explorer_accept_sum`` ``(N,)`` (the explorers' acceptance) and ``num_stats``
     (sums over the current adaptation round, or over sampling); ``barrier`` (the running
     estimate of ``Lambda``); ``replica_accept_prob`` and ``replica_step_size`` ``(N,)``;
     ``moments`` (count, mean, sum of squares of the target replica's ``z`` in this round,
@@ -121,6 +124,7 @@ class NRPTState(NamedTuple):
     round_trips: Array
     swap_accept_prob: Array
     rejection_sum: Array
+    explorer_accept_sum: Array
     num_stats: Array
     barrier: Array
     replica_accept_prob: Array
@@ -180,6 +184,27 @@ def _mix(beta: Array, a0: Array, a1: Array) -> Array:
     (so an infinite ``a1`` does not reach the reference replica as ``0 * inf = nan``)."""
     mixed = (1.0 - beta) * a0 + beta * a1
     return jnp.where(beta == 0, a0, jnp.where(beta == 1, a1, mixed))
+
+
+STUCK_ACCEPT_RATE = 0.01
+"""An explorer whose mean acceptance over the last warmup round is below this has stopped
+moving: :class:`NRPT` warns, naming the replica."""
+
+
+def _warn_stuck_explorers(mean_accept: np.ndarray, betas: np.ndarray, first: int) -> None:
+    """One :class:`~numpyro_ebm.NumpyroEBMWarning` naming every stuck replica (host side)."""
+    stuck = [k for k in range(first, mean_accept.shape[-1])
+             if mean_accept[k] < STUCK_ACCEPT_RATE]
+    if not stuck:
+        return
+    which = ", ".join(f"replica {k} (beta={betas[k]:.3g}, acceptance {mean_accept[k]:.2%})"
+                      for k in stuck)
+    warnings.warn(
+        f"NRPT: the explorer stopped moving in {which}: mean acceptance over the last warmup "
+        f"round below {STUCK_ACCEPT_RATE:.0%}. Those replicas change only by swaps, which "
+        "slows mixing; their explorer's step size (recorded as replica_step_size) is too "
+        "large for them.",
+        NumpyroEBMWarning, stacklevel=2)
 
 
 def _deo_permutation(swap: Array) -> Array:
@@ -442,7 +467,7 @@ class NRPT(MCMCKernel):
         state = jax.vmap(init_chain)(chain_keys, flat_starts)
         self._check_finite_start(state)
         if vectorized:
-            self._sample_fn = jax.vmap(self._sample_chain, in_axes=(0, None, None))
+            self._sample_fn = self._sample_vectorized
             return state
         self._sample_fn = self._sample_chain
         return jax.tree.map(lambda v: v[0], state)
@@ -502,6 +527,7 @@ class NRPT(MCMCKernel):
             round_trips=jnp.array(0, jnp.int32),
             swap_accept_prob=zeros,
             rejection_sum=zeros,
+            explorer_accept_sum=jnp.zeros((n,), dtype),
             num_stats=jnp.zeros((), dtype),
             barrier=jnp.zeros((), dtype),
             replica_accept_prob=jnp.zeros((n,), dtype),
@@ -535,32 +561,33 @@ class NRPT(MCMCKernel):
 
         return jax.lax.fori_loop(0, self._explore_steps, body, state.explorer)
 
-    def _sample_chain(self, state: NRPTState, model_args, model_kwargs) -> NRPTState:
+    def _sample_vectorized(self, state: NRPTState, model_args, model_kwargs) -> NRPTState:
+        # All chains share the scan counter; passing it unbatched keeps the warmup-end
+        # `lax.cond` (the stuck-explorer check) a real branch under vmap.
+        return jax.vmap(self._sample_chain, in_axes=(0, None, None, None))(
+            state, model_args, model_kwargs, state.i[0])
+
+    def _sample_chain(self, state: NRPTState, model_args, model_kwargs, i=None) -> NRPTState:
         # one scan of one chain; long because it is the algorithm's one loop body, in order:
         # explore, exact reference draw, swap statistics, DEO swap, round trips, adaptation.
         model_kwargs = model_kwargs or {}
-        n, i = self._num_replicas, state.i
+        n, i = self._num_replicas, state.i if i is None else i
         warm = i < self._num_warmup
         key, key_ref, key_swap = random.split(state.rng_key, 3)
         explorer = self._explore(state, model_args, model_kwargs)
-        zf = explorer.z["z"]
-        if self._reference == "gaussian":  # exact draw in the reference replica
-            ref = state.reference
-            draw = ref.loc + ref.scale * random.normal(key_ref, ref.loc.shape, zf.dtype)
-            zf = zf.at[0].set(draw)
-        target = jax.value_and_grad(lambda x: self._target_potential(x, model_args, model_kwargs))
-        u1, g1 = jax.vmap(target)(zf)  # one target gradient per replica per scan
-        u0 = jax.vmap(lambda x: self._reference_potential(x, state.reference, model_args,
-                                                          model_kwargs))(zf)
-        v = u0 - u1  # V = U_0 - U_1, the log likelihood ratio of target to reference
+        acc_replicas = jnp.asarray(getattr(explorer, "accept_prob", jnp.full((n,), jnp.nan)),
+                                   state.betas.dtype)
         betas = state.betas
+        zf, u0, g0, u1, g1 = self._split_potentials(explorer, betas, state.reference, key_ref,
+                                                    model_args, model_kwargs)
+        v = u0 - u1  # V = U_0 - U_1, the log likelihood ratio of target to reference
         log_r = jnp.diff(betas) * (v[:-1] - v[1:])
         # every pair draws the library's one accept rule; DEO keeps the pairs of this parity
         accepted, acc = metropolis_hastings(key_swap, log_r)
         parity = (jnp.arange(n - 1) % 2) == (i % 2)
         swap = parity & accepted
         perm = _deo_permutation(swap)
-        zf, u1, g1 = zf[perm], u1[perm], g1[perm]
+        zf, u0, g0, u1, g1 = zf[perm], u0[perm], g0[perm], u1[perm], g1[perm]
         machine = state.machine[perm]
         # round trips: a machine at the reference that last touched the target completes one
         last_end = state.last_end
@@ -574,14 +601,22 @@ class NRPT(MCMCKernel):
         # rejection statistics: reset at the start of sampling
         fresh = i == self._num_warmup
         rej_sum = jnp.where(fresh, 0.0, state.rejection_sum) + (1.0 - acc)
+        acc_sum = jnp.where(fresh, 0.0, state.explorer_accept_sum) + acc_replicas
         num_stats = jnp.where(fresh, 0.0, state.num_stats) + 1.0
+        barrier = jnp.sum(rej_sum) / num_stats
+        self._check_explorers_move(i, acc_sum / num_stats, betas)
         moments = self._update_moments(state.moments, zf[-1])
-        betas, reference, rej_sum, num_stats, moments = self._adapt(
-            i, betas, state.reference, rej_sum, num_stats, moments)
-        explorer = self._rebuild(explorer, zf, u1, g1, betas, reference, model_args,
-                                 model_kwargs)
+        betas, reference, (rej_sum, acc_sum), num_stats, moments = self._adapt(
+            i, betas, state.reference, (rej_sum, acc_sum), num_stats, moments)
+        # replicas that kept their state (and inverse temperature) keep the explorer's own
+        # U_beta and gradient; a refitted Gaussian reference changes U_0 everywhere (closed
+        # form, recomputed)
+        keep = (perm == jnp.arange(n)) & (betas > 0) & (betas == state.betas)
+        if self._adapt_reference:
+            u0, g0 = self._reference_value_and_grad(zf, reference, model_args, model_kwargs)
+            keep = jnp.zeros_like(keep)
+        explorer = self._rebuild(explorer, zf, u0, g0, u1, g1, betas, keep)
         tgt = jax.tree.map(lambda x: x[-1], explorer)
-        acc_replicas = getattr(explorer, "accept_prob", jnp.full((n,), jnp.nan, zf.dtype))
         return NRPTState(
             i=i + 1,
             z=self._unravel(zf[-1]),
@@ -596,9 +631,10 @@ class NRPT(MCMCKernel):
             round_trips=round_trips,
             swap_accept_prob=acc,
             rejection_sum=rej_sum,
+            explorer_accept_sum=acc_sum,
             num_stats=num_stats,
-            barrier=jnp.sum(rej_sum) / num_stats,
-            replica_accept_prob=jnp.asarray(acc_replicas, zf.dtype),
+            barrier=barrier,
+            replica_accept_prob=acc_replicas,
             replica_step_size=self._step_sizes(explorer, n, zf.dtype),
             moments=moments,
             rng_key=key,
@@ -613,8 +649,11 @@ class NRPT(MCMCKernel):
         mean = mean + delta / count
         return count, mean, m2 + delta * (x - mean)
 
-    def _adapt(self, i, betas, reference, rej_sum, num_stats, moments):
-        """At the end of a warmup round: new schedule (and reference); reset the sums."""
+    def _adapt(self, i, betas, reference, sums, num_stats, moments):
+        """At the end of a warmup round: new schedule (and reference); reset the sums.
+
+        ``sums`` is ``(rejection_sum, explorer_accept_sum)``."""
+        rej_sum = sums[0]
         ends = jnp.asarray(self._round_end)
         end = jnp.any(i + 1 == ends) if ends.size else jnp.array(False)
         if self._adapt_schedule:
@@ -628,21 +667,74 @@ class NRPT(MCMCKernel):
         keep = ~end
         zero = jnp.zeros_like(num_stats)
         moments = jax.tree.map(lambda m: jnp.where(keep, m, jnp.zeros_like(m)), moments)
-        return (betas, reference, jnp.where(keep, rej_sum, jnp.zeros_like(rej_sum)),
-                jnp.where(keep, num_stats, zero), moments)
+        sums = jax.tree.map(lambda a: jnp.where(keep, a, jnp.zeros_like(a)), sums)
+        return betas, reference, sums, jnp.where(keep, num_stats, zero), moments
 
-    def _rebuild(self, explorer, zf, u1, g1, betas, reference, model_args, model_kwargs):
-        """Explorer states at the swapped positions: ``U_beta`` and its gradient.
+    def _check_explorers_move(self, i: Array, mean_accept: Array, betas: Array) -> None:
+        """Warn once, at the last warmup scan, about replicas whose explorer stopped moving.
 
-        ``U_1`` and its gradient travel with the positions; only the (cheap) reference
-        potential is re-evaluated, under the possibly refitted reference."""
+        ``mean_accept`` is each replica's mean explorer acceptance over the last warmup round
+        (the longest, with the final schedule's predecessor). The reference replica is left
+        out with the Gaussian reference (it is redrawn exactly, whatever its explorer did).
+        """
+        if self._num_warmup == 0:
+            return
+        first = 1 if self._reference == "gaussian" else 0
+
+        def report(acc, b):
+            _warn_stuck_explorers(np.asarray(acc), np.asarray(b), first)
+
+        jax.lax.cond(i == self._num_warmup - 1,
+                     lambda: jax.debug.callback(report, mean_accept, betas),
+                     lambda: None)
+
+    def _reference_value_and_grad(self, zf, reference, model_args, model_kwargs):
+        """``U_0`` and its gradient at every replica's flat position ``zf`` ``(N, d)``."""
         ref = jax.value_and_grad(lambda x: self._reference_potential(x, reference, model_args,
                                                                      model_kwargs))
-        u0, g0 = jax.vmap(ref)(zf)
-        u = _mix(betas, u0, u1)
-        g = _mix(betas[:, None], g0, g1)
-        return explorer._replace(z={"z": zf}, potential_energy=u.astype(
-            explorer.potential_energy.dtype), z_grad={"z": g})
+        return jax.vmap(ref)(zf)
+
+    def _split_potentials(self, explorer, betas, reference, key_ref, model_args, model_kwargs):
+        """``(zf, U_0, grad U_0, U_1, grad U_1)`` of every replica after exploring.
+
+        The explorer's state holds ``U_beta = (1 - beta) U_0 + beta U_1`` and its gradient,
+        so for ``beta > 0`` the target's follow without evaluating it:
+        ``U_1 = (U_beta - (1 - beta) U_0) / beta`` (exactly ``U_beta`` at ``beta = 1``),
+        likewise the gradient. Only the reference replica (``beta = 0``, whose state says
+        nothing about ``U_1``; with the Gaussian reference it is an exact fresh draw) costs
+        one target evaluation with gradient per chain per scan. The rounding of ``U_1`` so
+        derived is about ``ulp(U_0) / beta``; carried to a neighbour ``beta'`` it becomes
+        about ``(beta' / beta) ulp(U_0)``.
+        """
+        zf = explorer.z["z"]
+        dtype = zf.dtype
+        u_b = jnp.asarray(explorer.potential_energy, dtype)
+        g_b = jnp.asarray(explorer.z_grad["z"], dtype)
+        if self._reference == "gaussian":  # exact draw in the reference replica
+            draw = reference.loc + reference.scale * random.normal(key_ref, reference.loc.shape,
+                                                                   dtype)
+            zf = zf.at[0].set(draw)
+        u0, g0 = self._reference_value_and_grad(zf, reference, model_args, model_kwargs)
+        target = jax.value_and_grad(lambda x: self._target_potential(x, model_args, model_kwargs))
+        u1_ref, g1_ref = target(zf[0])  # the one target gradient of the scan
+        b = betas.astype(dtype)
+        safe = jnp.where(b > 0, b, 1.0)
+        u1 = jnp.where(b == 1, u_b, (u_b - (1.0 - b) * u0) / safe).at[0].set(u1_ref)
+        bg = b[:, None]
+        g1 = jnp.where(bg == 1, g_b, (g_b - (1.0 - bg) * g0) / safe[:, None]).at[0].set(g1_ref)
+        return zf, u0, g0, u1, g1
+
+    def _rebuild(self, explorer, zf, u0, g0, u1, g1, betas, keep):
+        """Explorer states at the swapped positions: ``U_beta`` and its gradient.
+
+        ``U_0``, ``U_1`` and their gradients travel with the positions; nothing is
+        evaluated. Where ``keep`` (a replica whose state was not swapped), the explorer's
+        own ``U_beta`` and gradient stay, bit for bit."""
+        dtype = explorer.potential_energy.dtype
+        u = jnp.where(keep, explorer.potential_energy, _mix(betas, u0, u1).astype(dtype))
+        g_old = explorer.z_grad["z"]
+        g = jnp.where(keep[:, None], g_old, _mix(betas[:, None], g0, g1).astype(g_old.dtype))
+        return explorer._replace(z={"z": zf}, potential_energy=u, z_grad={"z": g})
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
