@@ -418,6 +418,12 @@ def test_arguments_that_would_be_ignored_warn_or_are_refused(tmp_path):
     with pytest.warns(NumpyroEBMWarning, match="at step 5, past the 3 steps asked for"):
         res = _run(num_steps=3, key=None, resume_from=ckpt)
     assert res.step == 5
+    # another batch_size is used, but the run is no longer the uninterrupted one: said
+    with pytest.warns(NumpyroEBMWarning, match=r"batch_size=8 differs from the checkpointed "
+                      r"run's batch_size=16.*pass batch_size=16 to continue that run exactly"):
+        res = _run(num_steps=10, key=None, resume_from=ckpt, batch_size=8)
+    assert res.step == 10
+    _run(num_steps=10, key=None, resume_from=ckpt, batch_size=16)  # the advice: no warning
     with pytest.raises(ValueError, match="reseed=True needs resume_from"):
         _run(num_steps=10, reseed=True)
     with pytest.raises(ValueError, match="key is required"):

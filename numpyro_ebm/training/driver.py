@@ -144,14 +144,24 @@ def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key:
 
 
 def _resume(path: str | os.PathLike, state: TrainState, key: Any, reseed: bool,
-            extras: PyTree, objective_state: PyTree) -> tuple[TrainState, History, bool]:
+            extras: PyTree, objective_state: PyTree, batch_size: int
+            ) -> tuple[TrainState, History, bool]:
     """The checkpointed state, history and key kind; with ``reseed``, the key is ``key``'s.
 
     Warns (never silently ignores) when a given key, ``extras`` or ``objective_state``
-    would be replaced by the checkpoint's values.
+    would be replaced by the checkpoint's values, and when ``batch_size`` differs from the
+    checkpointed run's (it is used, but the run is no longer the uninterrupted one).
     """
     given_key = state.key
     state, history, meta = load_train_state(path, state)
+    saved = meta.get("batch_size")
+    if saved is not None and int(saved) != batch_size:
+        warnings.warn(
+            f"batch_size={batch_size} differs from the checkpointed run's batch_size={saved}: "
+            f"the resumed run draws batches of {batch_size} from step {int(state.step)} on, so "
+            "it is not bit for bit the uninterrupted run (epoch boundaries move, and the "
+            "epoch in progress may repeat or miss rows); pass batch_size="
+            f"{saved} to continue that run exactly", NumpyroEBMWarning, stacklevel=3)
     if reseed:
         state = state._replace(key=given_key)
     elif key is not None and not np.array_equal(jax.random.key_data(given_key),
@@ -260,7 +270,7 @@ def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConf
         if is_writer():
             save_train_state(cfg.checkpoint_path, host, history.arrays(),
                              meta={"objective": step_fn.objective.name, "total_steps": cfg.total,
-                                   "legacy_key": legacy,
+                                   "legacy_key": legacy, "batch_size": cfg.batch_size,
                                    "mesh_shape": None if mesh is None else dict(mesh.shape)})
 
     # the rollback target of unhealthy steps, kept across chunks (right after a start or a
@@ -435,7 +445,7 @@ def fit(
     history = History()
     if resume_from is not None:
         state, history, was_legacy = _resume(resume_from, state, key, reseed, extras,
-                                             objective_state)
+                                             objective_state, cfg.batch_size)
         legacy = was_legacy if key is None else legacy
         if int(state.step) > cfg.total:
             warnings.warn(f"the checkpoint is at step {int(state.step)}, past the "
