@@ -236,9 +236,10 @@ for name, (res, _) in fits.items():
 # log-likelihood lies in between: a narrow bracket means $\log Z$ is pinned down. One
 # caveat, stated plainly: the reverse bound is guaranteed for *exact* draws of the model,
 # and ours are NUTS draws that did not mix between modes (R-hat above), so the lower end is
-# only as good as they are. When the two ends cross (reverse below forward), a bound has
-# failed, and the width of the crossing is a measure of how unsure $\log Z$ is; the
-# forward run's effective sample size (ESS, of the particles) is the other warning sign.
+# only as good as they are. Both ends are estimates with standard errors: when they cross
+# ("crossed" below: the reverse $\log Z$ under the forward one) by more than those, a
+# bound has failed, and the width of the crossing says how unsure $\log Z$ is; the forward
+# run's effective sample size (ESS, of the particles) is the other warning sign.
 
 # %%
 for name, (res, fit_seconds) in fits.items():
@@ -333,25 +334,26 @@ print(f"total {time.perf_counter() - T_START:.0f} s")
 # %% [markdown]
 # ## Reading the results
 #
-# On this page's run **denoising score matching wins**: -20.13 nats per held-out image,
-# 1.21 ± 0.23 nats per image better than the best Gaussian mixture (12 components, -21.34)
-# and 2.61 ± 0.14 better than the kernel density estimate (-22.74), paired over the same
-# 450 test images. Persistent CD is second (-20.90, bracket [-21.03, -20.77]), also ahead of
+# On this page's run **denoising score matching wins**: -20.14 nats per held-out image,
+# 1.19 ± 0.22 nats per image better than the best Gaussian mixture (12 components, -21.34)
+# and 2.60 ± 0.14 better than the kernel density estimate (-22.74), paired over the same
+# 450 test images. Persistent CD is second (-20.77, bracket [-20.79, -20.74]), also ahead of
 # the mixture. NCE with Gaussian noise is the weakest energy and loses to both baselines
-# (-23.88, 2.5 nats behind the mixture): in 20 dimensions a Gaussian is easy to tell apart
+# (-23.79, 2.4 nats behind the mixture): in 20 dimensions a Gaussian is easy to tell apart
 # from digits, so the classifier stops learning long before the density is right; FCE,
 # which trains the noise (a flow) against the energy, is the library's remedy. The mean
-# gain is not uniform: DSM beats the mixture on only about half of the test images (52%) and
+# gain is not uniform: DSM beats the mixture on only about half of the test images (53%) and
 # wins on average through the images the mixture fits badly.
 #
-# The AIS brackets are narrow (hundredths of a nat for DSM and NCE, a quarter of a nat for
-# PCD, whose energy is the roughest to anneal: forward ESS 184 of 512), so $\log Z$ does
-# not decide the ranking. The NUTS draws that start reverse AIS did not mix between digit
-# modes (R-hat above), which is why we state the reverse end as approximate.
+# The AIS brackets are narrow: a few hundredths of a nat wide for all three energies (PCD's,
+# the roughest to anneal, is 0.05 wide with a forward ESS of 157 of 512), and for DSM and NCE
+# the two ends cross by 0.01, within the runs' own standard errors. So $\log Z$ does not
+# decide the ranking. The NUTS draws that start reverse AIS did not mix between digit modes
+# (R-hat above), which is why we state the reverse end as approximate.
 #
-# What the gain costs: the energies took 14 s (DSM), 25 s (NCE) and 87 s (PCD) to fit on
-# this 2-core machine (JAX compilation included), and then another 20-30 s of AIS each just
-# to *evaluate* their likelihood, plus MCMC to draw samples. The mixture fits in about 15 s
+# What the gain costs: the energies took 11 s (DSM), 19 s (NCE) and 55 s (PCD) to fit on
+# this 2-core machine (JAX compilation included), and then another 15-30 s of AIS each just
+# to *evaluate* their likelihood, plus MCMC to draw samples. The mixture fits in about 8 s
 # with exact log-likelihoods and direct samples; the KDE needs no fit at all. If you need
 # held-out likelihoods or samples cheaply, the mixture is the honest first choice; the
 # energy buys about one nat per image. The sample grids do not rank the methods by eye:
