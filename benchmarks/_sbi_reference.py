@@ -1,6 +1,7 @@
 """Reference posterior draws for bench_sbi, cached under benchmarks/_scratch/ (git-ignored).
 
-``python benchmarks/_sbi_reference.py`` fills the cache ahead of a benchmark run.
+``python benchmarks/_sbi_reference.py [N] [task ...]`` fills the cache (observations 0..N-1,
+default 5, of the named tasks, default all) ahead of a benchmark run, so reruns are cheap.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def reference(name: str, index: int) -> np.ndarray:
 
 if __name__ == "__main__":
     n_obs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    for name in TASK_NAMES:
+    for name in sys.argv[2:] or TASK_NAMES:
         for i in range(n_obs):
             t0 = time.perf_counter()
             reference(name, i)

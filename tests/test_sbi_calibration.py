@@ -47,28 +47,64 @@ def test_expected_coverage_rejects_bad_arguments():
                           key=jax.random.key(0))
 
 
+def _learned_posterior_moments(ratio, x_obs, n=200_000):
+    """Mean, sd and their standard errors of the learned posterior p(theta) r(x_obs, theta)
+    by self-normalised importance sampling from N(x/2, (1.5 sd)^2 I) (exact up to IS error)."""
+    import jax.numpy as jnp
+    import numpyro.distributions as dist
+
+    q = dist.Normal(jnp.asarray(x_obs) / 2, 1.5 * np.sqrt(0.05)).to_event(1)
+    t = q.sample(jax.random.key(5), (n,))
+    log_r = jax.lax.map(lambda th: -ratio.energy_fn(ratio.params, x_obs, th), t,
+                        batch_size=8192)
+    w = np.asarray(jax.nn.softmax(TASK.prior.log_prob(t) + log_r - q.log_prob(t)), np.float64)
+    t = np.asarray(t, np.float64)
+    mean = w @ t
+    sd = np.sqrt(w @ (t - mean) ** 2)
+    ess = 1.0 / np.sum(w**2)
+    return mean, sd, sd / np.sqrt(ess), sd / np.sqrt(2 * ess)
+
+
 @pytest.mark.slow
 def test_gaussian_linear_posterior_moments_at_ten_thousand_simulations():
-    # known answer: N(x / 2, 0.05 I). A ratio fit on 10^4 simulations and SIR-started NUTS
-    # chains (40 x 50 draws). Measured: the means are NOT within 4.5 MCSE of the closed form
-    # (the ratio's approximation error at this budget, up to 0.13 posterior sd on some
-    # coordinates, exceeds the MCSE of about 0.03 sd), so the tolerance is the MCSE bound
-    # plus an approximation allowance of 0.15 posterior sd for means and 10% for sds, as in
-    # test_likelihood's conjugate check. A broken standardisation or sampler is off by more.
+    # known answer: N(x / 2, 0.05 I). A ratio fit on 10^4 simulations, SIR-started NUTS
+    # chains (40 x 50 draws). Two separate checks, because their errors differ fivefold:
+    # 1. the SAMPLER, with no allowance: NUTS draws match the learned posterior's own moments
+    #    (importance sampling, 200,000 draws) within 4.5 standard errors (ArviZ MCSE of
+    #    the chains combined with the IS error).
+    # 2. the ESTIMATOR against the closed form, with a stated allowance. Measured (issue 11,
+    #    x_obs = observation 0, the learned posterior by IS, so no sampler error): the ratio
+    #    fit on 10^4 simulations is off by 0.12-0.28 posterior sd in its worst mean
+    #    coordinate over six fits (relu 64x64 / 128x128 / 128^3, swish 64x64 / 128x128,
+    #    5-30 epochs of patience, float32 and float64; this one: 0.235 sd), and relu nets
+    #    are overconfident (sds 0.90-0.94x; swish 0.96-1.03x). Larger nets and longer
+    #    training do not shrink it: it is the statistical error of a ratio learned from
+    #    9,000 training pairs (NRE's published C2ST at 10^4 is 0.56, not 0.50), not the
+    #    sampler (check 1) nor early stopping. The chains' MCSE is 0.02 sd, so a
+    #    closed-form check within 4.5 MCSE alone fails by 5-14 MCSE (measured); the
+    #    allowance is the measured worst case: 0.3 sd for means and 10% for sds. A broken
+    #    standardisation or likelihood is off by several sd.
     import arviz as az
 
     from numpyro_ebm.sbi import fit_ratio, sample_posterior
 
     theta, x = TASK.sample_joint(jax.random.key(21), 10_000)
-    ratio = fit_ratio(theta, x, key=jax.random.key(22), hidden=(64, 64), num_epochs=40,
-                      batch_size=128, patience=5)
+    ratio = fit_ratio(theta, x, key=jax.random.key(22), hidden=(64, 64), activation="swish",
+                      num_epochs=100, batch_size=128, patience=10)
     _, x_obs = TASK.observation(0)
     mcmc = sample_posterior(ratio, TASK.prior, x_obs, key=jax.random.key(23),
                             num_samples=2000, num_chains=40, num_warmup=150)
     draws = np.asarray(mcmc.get_samples(group_by_chain=True)["theta"], np.float64)
     assert np.all(np.asarray(az.ess(draws, method="bulk")) > 400)
-    mean, sd = np.asarray(x_obs) / 2, np.sqrt(0.05)
+    # 1. sampler vs the learned posterior
+    is_mean, is_sd, is_mean_se, is_sd_se = _learned_posterior_moments(ratio, x_obs)
     mcse = np.asarray(az.mcse(draws, method="mean"))
-    assert np.all(np.abs(draws.mean((0, 1)) - mean) < 0.15 * sd + 4.5 * mcse)
     sd_mcse = np.asarray(az.mcse(draws, method="sd"))
-    assert np.all(np.abs(draws.std((0, 1)) - sd) < 0.10 * sd + 4.5 * sd_mcse)
+    z_mean = (draws.mean((0, 1)) - is_mean) / np.hypot(mcse, is_mean_se)
+    z_sd = (draws.std((0, 1)) - is_sd) / np.hypot(sd_mcse, is_sd_se)
+    assert np.all(np.abs(z_mean) < 4.5), z_mean
+    assert np.all(np.abs(z_sd) < 4.5), z_sd
+    # 2. the learned posterior vs the closed form
+    mean, sd = np.asarray(x_obs) / 2, np.sqrt(0.05)
+    assert np.all(np.abs(is_mean - mean) < 0.3 * sd + 4.5 * is_mean_se), (is_mean - mean) / sd
+    assert np.all(np.abs(is_sd / sd - 1) < 0.10 + 4.5 * is_sd_se / sd), is_sd / sd
