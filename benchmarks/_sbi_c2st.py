@@ -83,9 +83,20 @@ def _train_fold(key, x, y, max_epochs):
     return params, epochs
 
 
+@partial(jax.jit, static_argnames=("max_epochs",))
+def _train_folds(keys, x, y, max_epochs):
+    """:func:`_train_fold` vmapped over folds of equal size (each keeps its own stopping
+    rule: a finished fold's parameters stay fixed while the others train)."""
+    return jax.vmap(lambda k, a, b: _train_fold(k, a, b, max_epochs))(keys, x, y)
+
+
 def c2st_fast(reference, samples, *, n_folds: int = 5, seed: int = 0,
               max_epochs: int = 1000) -> float:
-    """Mean held-out accuracy over ``n_folds`` shuffled folds (0.5: indistinguishable)."""
+    """Mean held-out accuracy over ``n_folds`` shuffled folds (0.5: indistinguishable).
+
+    The folds are trained side by side (vmapped) when they have equal sizes (the
+    benchmark's 10,000 + 10,000 draws), else one after the other.
+    """
     a, b = np.asarray(reference, np.float64), np.asarray(samples, np.float64)
     mean, sd = a.mean(0), a.std(0, ddof=1)
     data = np.concatenate([(a - mean) / sd, (b - mean) / sd]).astype(np.float32)
@@ -93,11 +104,18 @@ def c2st_fast(reference, samples, *, n_folds: int = 5, seed: int = 0,
     rng = np.random.RandomState(seed)
     order = rng.permutation(len(data))
     folds = np.array_split(order, n_folds)
+    trains = [np.concatenate([f for j, f in enumerate(folds) if j != i])
+              for i in range(n_folds)]
+    keys = [jax.random.key(seed * 100 + i) for i in range(n_folds)]
+    if len({len(t) for t in trains}) == 1:
+        stacked, _ = _train_folds(jnp.stack(keys), jnp.asarray(data[np.stack(trains)]),
+                                  jnp.asarray(target[np.stack(trains)]), max_epochs)
+        params = [jax.tree.map(lambda p, i=i: p[i], stacked) for i in range(n_folds)]
+    else:
+        params = [_train_fold(k, jnp.asarray(data[t]), jnp.asarray(target[t]), max_epochs)[0]
+                  for k, t in zip(keys, trains)]
     accs = []
-    for i, test in enumerate(folds):
-        train = np.concatenate([f for j, f in enumerate(folds) if j != i])
-        params, _ = _train_fold(jax.random.key(seed * 100 + i), jnp.asarray(data[train]),
-                                jnp.asarray(target[train]), max_epochs)
-        pred = np.asarray(_logit(params, jnp.asarray(data[test]))) > 0
+    for p, test in zip(params, folds):
+        pred = np.asarray(_logit(p, jnp.asarray(data[test]))) > 0
         accs.append(float(np.mean(pred == (target[test] > 0.5))))
     return float(np.mean(accs))

@@ -46,7 +46,8 @@ BUDGETS = (1_000, 10_000, 100_000)
 
 # per task: network and sampler settings (one setting per task for all budgets)
 SETTINGS = {
-    "gaussian_linear": dict(hidden=(64, 64)),
+    # swish: sds within 4% of the truth where relu gave 6-10% too small (test_sbi_calibration)
+    "gaussian_linear": dict(hidden=(64, 64), activation="swish"),
     "two_moons": dict(hidden=(128, 128, 128)),
     "gaussian_mixture": dict(hidden=(64, 64)),
     "slcp": dict(hidden=(128, 128)),
@@ -91,18 +92,25 @@ def run_one(name: str, budget: int, n_obs: int, *, quick: bool, check_c2st: bool
     return row
 
 
+def verdict(row: dict) -> str:
+    k = BUDGETS.index(row["budget"])
+    nre, npe = PUBLISHED[row["task"]]["NRE"][k], PUBLISHED[row["task"]]["NPE"][k]
+    if row["mean"] <= npe:
+        return "beats NRE and NPE"
+    return "beats NRE" if row["mean"] <= nre else "loses to NRE"
+
+
 def table(rows: list[dict]) -> str:
     body = []
     for r in rows:
         k = BUDGETS.index(r["budget"])
         nre, npe = PUBLISHED[r["task"]]["NRE"][k], PUBLISHED[r["task"]]["NPE"][k]
-        verdict = "at or below NRE" if r["mean"] <= nre else "above NRE"
         body.append([r["task"], f"10^{int(np.log10(r['budget']))}", f"{r['mean']:.3f}",
-                     f"{np.std(r['c2st']):.3f}", nre, npe, verdict,
+                     f"{np.std(r['c2st']):.3f}", nre, npe, verdict(r),
                      f"{r['fit_s']:.0f} / {r['sample_s']:.0f} / {r['c2st_s']:.0f}"])
     return markdown_table(["task", "simulations", "C2ST (ours, mean)", "sd over obs",
-                           "NRE (published)", "NPE (published)", "", "fit / sample / C2ST s"],
-                          body)
+                           "NRE (published)", "NPE (published)", "verdict",
+                           "fit / sample / C2ST s"], body)
 
 
 def figure(path: Path) -> None:
