@@ -88,12 +88,16 @@ def expected_coverage(
         one pair (any function of ``x`` alone may be added: it cancels).
     prior
         The prior the held-out ``theta`` were drawn from.
-    theta, x
-        Held-out simulations ``(n, theta_dim)`` and ``(n, x_dim)``, not used in training.
+    theta
+        Held-out parameters ``(n, theta_dim)``, not used in training.
+    x
+        Their simulations ``(n, x_dim)`` (one row per row of ``theta``).
     key
         For the ``num_prior_samples`` importance-sampling draws from the prior.
     levels
         Credibility levels in ``(0, 1)``.
+    num_prior_samples
+        Prior draws that importance-sample each posterior's highest-density regions.
     threshold
         ``z`` above which (below ``-threshold``: conservative) the posterior is flagged.
 

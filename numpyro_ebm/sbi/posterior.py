@@ -206,9 +206,12 @@ def sample_posterior(
         outside the simulations' range warns (:func:`~numpyro_ebm.sbi.check_observation`).
     key
         ``jax.random.key`` or legacy ``PRNGKey``.
-    num_samples, num_chains, num_warmup
-        Draws in total (``ceil(num_samples / num_chains)`` per chain after ``num_warmup``
-        adaptation steps), and the number of vectorized chains.
+    num_samples
+        Draws in total: ``ceil(num_samples / num_chains)`` per chain.
+    num_chains
+        Number of chains, run side by side (vectorized).
+    num_warmup
+        Adaptation steps per chain before the kept draws.
     num_proposals
         Prior draws for the SIR starting points (see the module docstring).
     kernel

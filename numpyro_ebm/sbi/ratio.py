@@ -110,9 +110,10 @@ def check_simulations(theta: ArrayLike, x: ArrayLike, *,
 
     Parameters
     ----------
-    theta, x
-        ``(n, theta_dim)`` parameters and ``(n, x_dim)`` simulator outputs (1-D arrays are
-        one column). The two must have the same ``n``.
+    theta
+        ``(n, theta_dim)`` parameters (a 1-D array is one column).
+    x
+        ``(n, x_dim)`` simulator outputs, one row per row of ``theta`` (1-D: one column).
     on_nonfinite
         ``"raise"`` (default): a ``ValueError`` saying how many rows of ``theta`` and ``x``
         hold NaN or inf and where the first one is. ``"drop"``: remove those rows and count
@@ -235,22 +236,34 @@ def fit_ratio(
 
     Parameters
     ----------
-    theta, x
-        ``(n, theta_dim)`` and ``(n, x_dim)`` simulations (see :func:`check_simulations`).
+    theta
+        ``(n, theta_dim)`` simulated parameters (see :func:`check_simulations`).
+    x
+        ``(n, x_dim)`` simulator outputs, one row per row of ``theta``.
     key
         ``jax.random.key`` or legacy ``PRNGKey``.
     objective
         A ratio objective on batches ``(x, theta)``; default
         :func:`~numpyro_ebm.objectives.contrastive_ratio_estimation` with ``K = 10``.
-    hidden, activation
-        MLP hidden sizes and activation (see :func:`numpyro_ebm.nn.mlp_energy`).
-    num_epochs, batch_size, learning_rate, patience
-        Training length cap, minibatch size (capped at the training set size), Adam
-        learning rate, and early-stopping patience (epochs).
+    hidden
+        MLP hidden layer sizes (see :func:`numpyro_ebm.nn.mlp_energy`).
+    activation
+        MLP activation name, e.g. ``"relu"`` or ``"swish"``.
+    num_epochs
+        Cap on training length, in passes over the training simulations.
+    batch_size
+        Minibatch size (capped at the training set size; at least ``num_atoms`` for the
+        contrastive objective).
+    learning_rate
+        Adam learning rate.
+    patience
+        Early stopping: epochs without a lower validation loss before training stops.
     validation_fraction
         Fraction in ``(0, 0.5]`` of simulations held out for early stopping.
     on_nonfinite
         ``"raise"`` or ``"drop"`` rows with NaN or inf (see :func:`check_simulations`).
+    progress_bar
+        Show ``fit``'s progress bar.
 
     Returns
     -------

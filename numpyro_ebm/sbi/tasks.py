@@ -75,8 +75,12 @@ class Task:
 
     Attributes
     ----------
-    name, theta_dim, x_dim
-        Identification and dimensions.
+    name
+        Task name (one of :data:`TASK_NAMES`).
+    theta_dim
+        Number of parameters.
+    x_dim
+        Number of simulator outputs.
     prior
         NumPyro distribution over one ``theta`` (``event_shape == (theta_dim,)``).
     simulator
