@@ -3,7 +3,8 @@
     python benchmarks/_sbi_two_moons.py [--budget 1000] [--observations 3] [variant ...]
 
 Each variant fits one ratio on the benchmark's simulations (same seed as ``bench_sbi``) and
-scores C2ST on the first observations, as ``bench_sbi`` does; results go to
+scores C2ST (one of five folds, as in ``bench_sbi --c2st-folds 1``) on the first observations;
+results go to
 ``benchmarks/results/sbi_two_moons.json`` (merged with earlier runs) and are shown on the
 SBI benchmark page.
 """
@@ -56,7 +57,7 @@ def run(variant: str, budget: int, n_obs: int) -> dict:
         mcmc = sample_posterior(ratio, task.prior, x_obs, key=jax.random.key(100 + i),
                                 num_warmup=150, max_tree_depth=5, num_samples=10_000)
         draws = np.asarray(mcmc.get_samples()["theta"])[:10_000]
-        scores.append(c2st_fast(reference("two_moons", i), draws, seed=i))
+        scores.append(c2st_fast(reference("two_moons", i), draws, seed=i, folds_used=1))
         print(f"  {variant} n={budget} obs {i}: C2ST {scores[-1]:.3f}", flush=True)
     return {"variant": variant, "budget": budget, "c2st": scores,
             "mean": float(np.mean(scores)), "steps": int(ratio.fit_result.step),
