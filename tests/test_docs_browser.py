@@ -308,8 +308,6 @@ def test_every_guide_page_shows_a_figure(pages, page):
 # notebooks/docs area (issue 12): strict, so each marker must go when its page is fixed.
 SHARED_DESCRIPTIONS_LEFT = {
     "sampling": "langevin.metropolis_hastings (state, proposal)",
-    "sbi": "check_simulations/fit_ratio/expected_coverage (theta, x; hidden, activation; "
-           "num_epochs, ...), sample_posterior (num_samples, num_chains, num_warmup)",
     "tempering": "NRPT (model, potential_fn; reference_loc, reference_scale)",
 }
 
