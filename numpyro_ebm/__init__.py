@@ -4,6 +4,7 @@ The public API; every name is documented in the API reference.
 """
 
 from . import (
+    _import_order,  # first: imports numpyro before any of its submodules
     compose,
     datasets,
     diagnostics,
@@ -137,3 +138,7 @@ __all__ = [
     "training",
     "NumpyroEBMWarning",
 ]
+
+# A session that imported ArviZ and then `numpyro.distributions` before us has unbound
+# NumPyro submodules (see _import_order); bind them so numpyro.factor etc. work.
+_import_order.relink()
