@@ -306,10 +306,7 @@ def test_every_guide_page_shows_a_figure(pages, page):
 
 # API pages whose docstrings still document several parameters on one line, outside the
 # notebooks/docs area (issue 12): strict, so each marker must go when its page is fixed.
-SHARED_DESCRIPTIONS_LEFT = {
-    "sampling": "langevin.metropolis_hastings (state, proposal)",
-    "tempering": "NRPT (model, potential_fn; reference_loc, reference_scale)",
-}
+SHARED_DESCRIPTIONS_LEFT: dict[str, str] = {}
 
 
 def _api_pages() -> list[str]:

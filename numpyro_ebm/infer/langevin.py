@@ -206,8 +206,10 @@ def accept(
     ----------
     key
         PRNG key of the accept draw; unused (may be ``None``) when ``adjusted`` is ``False``.
-    state, proposal
-        The current state and a :class:`LangevinProposal` made from it.
+    state
+        The current state (position, potential energy and its gradient).
+    proposal
+        A :class:`LangevinProposal` made from ``state``.
     adjusted
         ``True`` (MALA): accept with :func:`metropolis_hastings`; ``False`` (ULA): move
         whenever the proposal is finite. A traced boolean chooses per call (the ULA kernel's

@@ -225,9 +225,11 @@ class NRPT(MCMCKernel):
 
     Parameters
     ----------
-    model, potential_fn
-        Exactly one: a NumPyro model, or a potential ``U(z)`` on unconstrained positions
-        (then ``MCMC.run`` needs ``init_params``).
+    model
+        A NumPyro model; give this or ``potential_fn``, not both.
+    potential_fn
+        A potential ``U(z)`` on unconstrained positions, instead of ``model`` (then
+        ``MCMC.run`` needs ``init_params``).
     explorer
         ``explorer(model) -> MCMCKernel``: builds the kernel that moves each replica, e.g.
         ``numpyro_ebm.MALA`` (default), ``functools.partial(numpyro_ebm.MALA,
@@ -245,8 +247,11 @@ class NRPT(MCMCKernel):
         unconstrained space, sampled exactly in the reference replica. ``"prior"``: the
         model with its observed sites and factors removed (the likelihood), explored like
         the other replicas; needs a model with observed sites.
-    reference_loc, reference_scale
-        Initial location (scalar or ``(d,)``) and scale (``> 0``) of the Gaussian reference.
+    reference_loc
+        Initial location of the Gaussian reference: a scalar or shape ``(d,)``, ``d`` the
+        number of unconstrained coordinates.
+    reference_scale
+        Initial scale of the Gaussian reference, ``> 0``: a scalar or shape ``(d,)``.
     adapt_reference
         Refit the Gaussian reference's location and scale at the end of each warmup round
         to the target replica's draws of that round (moment matching, as in the
