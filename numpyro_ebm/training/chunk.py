@@ -109,11 +109,8 @@ def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Arra
     has_health = step_fn.objective.is_healthy is not None
 
     def epoch_perm(step):
-        # the rows sorted by 32 random bits: one sort (jax.random.permutation does two
-        # rounds of sorts, which double the chunk's compile cost for the shuffle); rows
-        # drawing equal bits keep their order, a bias of O(N^2 / 2^33) per epoch
-        bits = jax.random.bits(jax.random.fold_in(shuffle_key, step // per_epoch), (n,))
-        return jnp.argsort(bits, stable=True).astype(jnp.int32)
+        return jax.random.permutation(jax.random.fold_in(shuffle_key, step // per_epoch),
+                                      n).astype(jnp.int32)
 
     def one_step(s, p, perm, first):
         # a new permutation at each epoch start and at the chunk's first step (one call site
