@@ -54,7 +54,8 @@ def check_energy(
 
     Returns
     -------
-    The abstract output (shape ``()``, floating dtype).
+    jax.ShapeDtypeStruct
+        The abstract output (shape ``()``, floating dtype).
 
     Raises
     ------
@@ -161,7 +162,8 @@ def quadratic_energy(
 
     Returns
     -------
-    ``(energy_fn, params)`` with ``params = {"mean", "precision"}``.
+    tuple
+        ``(energy_fn, params)`` with ``params = {"mean", "precision"}``.
 
     Raises
     ------

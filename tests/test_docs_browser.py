@@ -127,14 +127,28 @@ PAGE_PROBE = r"""
   const clone = main.cloneNode(true);
   clone.querySelectorAll('pre, code, script, style, .highlight').forEach(e => e.remove());
   const text = clone.innerText;
+  // raw LaTeX anywhere a reader looks: the article, the navigation and the table of contents
+  const whole = document.body.cloneNode(true);
+  whole.querySelectorAll('pre, code, script, style, .highlight').forEach(e => e.remove());
+  const wholeText = whole.innerText;
   const raw = [];
   for (const pat of ['\\(', '\\[', '\\begin{', '$$']) {
-    const i = text.indexOf(pat);
-    if (i >= 0) raw.push(text.slice(Math.max(0, i - 30), i + 50));
+    const i = wholeText.indexOf(pat);
+    if (i >= 0) raw.push(wholeText.slice(Math.max(0, i - 30), i + 50));
+  }
+  // docstring markup that mkdocstrings does not render (Sphinx roles, ``literals``)
+  const markup = [];
+  const shown = main.innerText;
+  for (const re of [/:(?:py:)?(?:func|class|meth|attr|mod|obj|exc|data|const):/g, /``/g]) {
+    for (const m of shown.matchAll(re)) {
+      markup.push(shown.slice(Math.max(0, m.index - 30), m.index + 40));
+      if (markup.length > 5) break;
+    }
   }
   const maths = Array.from(document.querySelectorAll('article math'));
   return {
     raw_latex: raw,
+    docstring_markup: markup,
     math: maths.length,
     flat_math: maths.filter(m => m.getBoundingClientRect().width < 1).length,
     broken_images: Array.from(document.images)
@@ -244,6 +258,13 @@ def test_every_page_renders_math(pages):
     # the pages that carry formulas really show MathML (guards against a silent no-op)
     for page in ("index.html", "score-matching/index.html", "nce/index.html"):
         assert pages["pages"][page]["math"] > 0, page
+
+
+def test_api_pages_render_docstring_markup(pages):
+    """Sphinx roles (:func:`x`) and ``literals`` in docstrings show as code, not verbatim."""
+    bad = {p: r["docstring_markup"] for p, r in pages["pages"].items()
+           if p.startswith("api/") and r["docstring_markup"]}
+    assert not bad, f"docstring markup shown verbatim: {bad}"
 
 
 def test_no_broken_images_and_notebooks_show_figures(pages):

@@ -233,9 +233,10 @@ def langevin_warmup_adapter(
 
     Returns
     -------
-    ``(init, update)`` with NumPyro's signatures: ``init(z_info, rng_key, step_size,
-    inverse_mass_matrix, mass_matrix_size)`` and ``update(t, accept_prob, z_info, state)``,
-    where ``z_info = (z, U(z), grad U(z))``.
+    tuple
+        ``(init, update)`` with NumPyro's signatures: ``init(z_info, rng_key, step_size,
+        inverse_mass_matrix, mass_matrix_size)`` and ``update(t, accept_prob, z_info, state)``,
+        where ``z_info = (z, U(z), grad U(z))``.
     """
     wa_init, wa_update = warmup_adapter(num_warmup, adapt_step_size=adapt_step_size, **kwargs)
     if not adapt_step_size:

@@ -98,8 +98,9 @@ def annealed_langevin(
 
     Returns
     -------
-    Final samples (shape of ``x0``), and the trajectory if asked. A step whose result is
-    non-finite for a chain leaves that chain where it was.
+    Array or tuple
+        Final samples (shape of ``x0``), and the trajectory if asked. A step whose result is
+        non-finite for a chain leaves that chain where it was.
     """
     _check(score_fn, x0, sigmas, eps, n_steps_each, temperature)
     x0 = jnp.asarray(x0)

@@ -220,7 +220,8 @@ def accept(
 
     Returns
     -------
-    ``(new_state, info)``; a non-finite proposal is never taken.
+    tuple
+        ``(new_state, info)``; a non-finite proposal is never taken.
     """
     rate = jnp.exp(jnp.minimum(proposal.log_accept_ratio, 0.0))
     if is_concrete(adjusted) and not bool(np.asarray(adjusted)):  # False, 0, np.False_

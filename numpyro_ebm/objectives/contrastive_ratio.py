@@ -93,11 +93,12 @@ def contrastive_ratio_estimation(num_atoms: int = 10) -> Objective:
 
     Returns
     -------
-    An :class:`~numpyro_ebm.objectives.Objective` for :func:`numpyro_ebm.fit`; the batch is
-    ``(x, theta)`` and ``energy_fn(params, x, theta)``; ``extras`` is empty; metric
-    ``accuracy`` (how often the true pair has the largest logit; chance is ``1 / K``).
-    The learned ``-E`` equals ``log p(x | theta) - log p(x)`` up to a function of ``x``.
-    Equal settings give equal (and equally hashed) objectives, so fits share compiled code.
+    Objective
+        An :class:`~numpyro_ebm.objectives.Objective` for :func:`numpyro_ebm.fit`; the batch is
+        ``(x, theta)`` and ``energy_fn(params, x, theta)``; ``extras`` is empty; metric
+        ``accuracy`` (how often the true pair has the largest logit; chance is ``1 / K``).
+        The learned ``-E`` equals ``log p(x | theta) - log p(x)`` up to a function of ``x``.
+        Equal settings give equal (and equally hashed) objectives, so fits share compiled code.
 
     Raises
     ------

@@ -93,10 +93,11 @@ def energy_discrepancy(noise_scale: float, num_samples: int = 16, *,
 
     Returns
     -------
-    An :class:`~numpyro_ebm.objectives.Objective` (no extras, no state); metrics
-    ``energy_data`` (mean ``E`` of the batch), ``energy_negatives`` (mean ``E`` of the
-    negatives) and ``data_lowest`` (fraction of points whose energy is below all of their
-    negatives').
+    Objective
+        An :class:`~numpyro_ebm.objectives.Objective` (no extras, no state); metrics
+        ``energy_data`` (mean ``E`` of the batch), ``energy_negatives`` (mean ``E`` of the
+        negatives) and ``data_lowest`` (fraction of points whose energy is below all of their
+        negatives').
     """
     s = positive_float(noise_scale, "noise_scale")
     m = positive_int(num_samples, "num_samples")

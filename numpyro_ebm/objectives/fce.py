@@ -138,10 +138,11 @@ def flow_contrastive_estimation(
 
     Returns
     -------
-    An :class:`~numpyro_ebm.objectives.Objective` with ``extras`` an :class:`FCEExtras`
-    (``log_normalizer``, ``flow``) and state an :class:`FCEState`; metrics ``accuracy``,
-    ``log_normalizer`` and ``flow_log_likelihood`` (mean ``log q`` of the data batch).
-    Get the fitted flow with :func:`flow_distribution`.
+    Objective
+        An :class:`~numpyro_ebm.objectives.Objective` with ``extras`` an :class:`FCEExtras`
+        (``log_normalizer``, ``flow``) and state an :class:`FCEState`; metrics ``accuracy``,
+        ``log_normalizer`` and ``flow_log_likelihood`` (mean ``log q`` of the data batch).
+        Get the fitted flow with :func:`flow_distribution`.
     """
     if not isinstance(flow_fn, CouplingFlow):
         raise TypeError(f"flow_fn must be a CouplingFlow (from numpyro_ebm.flows.coupling_flow),"

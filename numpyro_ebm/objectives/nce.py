@@ -177,8 +177,9 @@ def noise_contrastive_estimation(noise: Distribution, noise_ratio: int = 1) -> O
 
     Returns
     -------
-    An :class:`~numpyro_ebm.objectives.Objective`; metrics ``accuracy`` and
-    ``log_normalizer``.
+    Objective
+        An :class:`~numpyro_ebm.objectives.Objective`; metrics ``accuracy`` and
+        ``log_normalizer``.
     """
     noise = _check_noise(noise)
     nu = check_noise_ratio(noise_ratio)
