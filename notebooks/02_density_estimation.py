@@ -228,7 +228,7 @@ for name, (res, _) in fits.items():
 
 
 # %% [markdown]
-# ## $\log Z$ by AIS, forward and reverse: a bracket on the held-out log-likelihood
+# ## The normalizing constant by AIS, forward and reverse: a bracket on the held-out log-likelihood
 #
 # Forward AIS from the base $\mathcal{N}(0, I)$ to $e^{-E_\theta}$ underestimates $\log Z$
 # in expectation, so it **over**states the log-likelihood; reverse AIS, started from draws
