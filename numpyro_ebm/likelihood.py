@@ -37,8 +37,11 @@ _ALTERNATIVES = (
     "numpyro_ebm.likelihood.ratio_factor(name, energy_fn, params, x_obs, theta), which needs "
     "no theta-dependent normaliser. If Z truly does not depend on these sites (e.g. they only "
     "shift the location of the energy), declare it with a constant log_normalizer= on the "
-    "EnergyDistribution (our kernels also take check_model=False). See the docs page 'NCE, "
-    "FCE and learned likelihoods'."
+    "EnergyDistribution (our kernels also take check_model=False). (4) If log Z is known in "
+    "closed form as a function of the sampled sites, pass it as log_normalizer= computed from "
+    "them; the library's closed-form energies provide it, e.g. gamma_energy's "
+    "energy_fn.log_normalizer(params) or quadratic_energy's. See the docs page 'NCE, FCE and "
+    "learned likelihoods'."
 )
 
 

@@ -2,8 +2,10 @@
 
 import math
 
+import arviz as az
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import optax
@@ -12,8 +14,8 @@ from numpyro.distributions.distribution import Unit
 from numpyro.infer import MCMC, NUTS
 from numpyro.infer.util import log_density
 
-from numpyro_ebm import EnergyDistribution, fit
-from numpyro_ebm.energy import quadratic_energy
+from numpyro_ebm import MALA, EnergyDistribution, fit
+from numpyro_ebm.energy import gamma_energy, quadratic_energy
 from numpyro_ebm.likelihood import (
     UNNORMALIZED_FACTOR,
     DoublyIntractableError,
@@ -224,3 +226,29 @@ def test_guard_allows_a_latent_x_in_an_energy_factor_with_fixed_params():
     with pytest.raises(DoublyIntractableError, match=r"Site 'e'.*\['m'\]") as err:
         check_model(bad)
     assert "'x'" not in str(err.value).split("latent site(s)")[1].split(":")[0]
+
+
+def _gamma_rate_model(x, closed_form):
+    b = numpyro.sample("b", dist.Gamma(2.0, 1.0))
+    energy_fn, params = gamma_energy(3.0, b)
+    log_z = energy_fn.log_normalizer(params) if closed_form else None
+    d = EnergyDistribution(energy_fn, params, support=dist.constraints.positive,
+                           log_normalizer=log_z)
+    with numpyro.plate("data", x.shape[0]):
+        numpyro.sample("x", d, obs=x)
+
+
+def test_closed_form_log_normalizer_advice_followed_gives_the_conjugate_posterior():
+    """The guard's advice (4): pass the closed-form log Z of the sampled rate."""
+    x = dist.Gamma(3.0, 2.0).sample(jax.random.key(0), (40,))
+    with pytest.raises(DoublyIntractableError, match=r"log_normalizer\(params\)"):
+        check_model(_gamma_rate_model, x, False)
+    check_model(_gamma_rate_model, x, True)  # following the advice: accepted
+    mcmc = MCMC(MALA(_gamma_rate_model), num_warmup=300, num_samples=2000, num_chains=2,
+                chain_method="vectorized", progress_bar=False)
+    mcmc.run(jax.random.key(1), x, True)
+    b = np.asarray(mcmc.get_samples(group_by_chain=True)["b"])
+    # conjugate: b | x ~ Gamma(2 + 3 n, 1 + sum x)
+    a_post, r_post = 2.0 + 3.0 * x.shape[0], 1.0 + float(jnp.sum(x))
+    mcse = float(az.mcse(b, method="mean"))
+    assert abs(b.mean() - a_post / r_post) < 4.5 * mcse
