@@ -6,7 +6,8 @@ Every function takes one or more energies in the library convention (``energy_fn
 does: :class:`~numpyro_ebm.EnergyDistribution`, :func:`~numpyro_ebm.energy_factor`, the
 objectives of :func:`~numpyro_ebm.fit`, :func:`~numpyro_ebm.grid_log_normalizer`, and the
 composers themselves. The returned ``energy_fn`` is a small frozen dataclass (hashable, so
-it can be the static part of a distribution's pytree); numbers that may change (expert
+it can be the static part of a distribution's pytree; registered as a static JAX type, so
+it can be returned from ``jit``); numbers that may change (expert
 weights, the temperature, the observed values) live in ``params`` as pytree data, so they
 can be traced, vmapped or fitted like any other parameter.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+from jax.tree_util import register_static
 from numpyro.distributions import constraints
 
 from .checks import all_finite, in_range, is_concrete, positive_float, positive_int
@@ -37,6 +39,7 @@ def _callable(energy_fn: Any, name: str) -> None:
 
 
 # ---------------------------------------------------------------------- product of experts
+@register_static
 @dataclass(frozen=True)
 class ProductOfExperts:
     """``E(x) = sum_i w_i E_i(x)``; params ``{"experts": (p_1, ..., p_k), "weights": w}``."""
@@ -100,6 +103,7 @@ def product_of_experts(
 
 
 # ---------------------------------------------------------------------- tempering
+@register_static
 @dataclass(frozen=True)
 class Tempered:
     """``E(x) / T``; params ``{"energy": p, "temperature": T}``."""
@@ -133,6 +137,7 @@ def tempered(
 
 
 # ---------------------------------------------------------------------- restriction
+@register_static
 @dataclass(frozen=True, eq=False)  # NumPyro constraints are not hashable: hash by identity
 class Restricted:
     """``E(x)`` on ``support``, ``+inf`` outside; params are those of ``energy_fn``."""
@@ -178,6 +183,7 @@ def restricted(
 
 
 # ---------------------------------------------------------------------- conditioning
+@register_static
 @dataclass(frozen=True)
 class Conditioned:
     """``E([y, v])`` as a function of the free coordinates ``y``; params

@@ -37,6 +37,7 @@ __all__ = [
 _LOG2PI = math.log(2 * math.pi)
 
 
+@jax.tree_util.register_static  # hashed by identity; no array data
 @dataclass(frozen=True, eq=False)
 class _NegLogProb:
     """Energy ``E(params, x) = -log p(params, x)`` of a toy density (one event)."""
@@ -49,7 +50,11 @@ class _NegLogProb:
 
 @dataclass(frozen=True, eq=False)
 class ToyDensity:
-    """A density with an exact normalized log-density and an exact sampler."""
+    """A density with an exact normalized log-density and an exact sampler.
+
+    A pytree: ``params`` are its leaves, the name, event shape and functions static, so a
+    ``ToyDensity`` can be built inside ``jax.jit`` and returned from it.
+    """
 
     name: str
     event_shape: tuple[int, ...]
@@ -95,6 +100,12 @@ class ToyDensity:
             self.energy_fn, self.params, event_shape=self.event_shape, log_normalizer=0.0,
             **kwargs,
         )
+
+
+jax.tree_util.register_dataclass(
+    ToyDensity, data_fields=["params"],
+    meta_fields=["name", "event_shape", "log_prob_one", "sample_fn"],
+)
 
 
 def _f(x):

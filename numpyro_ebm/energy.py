@@ -124,6 +124,7 @@ def batched_score(
     return -jax.vmap(grad_e)(flat, *ctx).reshape(x.shape)
 
 
+@jax.tree_util.register_static  # hashable, no array data: a valid (empty) JAX type
 @dataclass(frozen=True)
 class QuadraticEnergy:
     """Gaussian energy ``E(x) = 0.5 (x - m)^T P (x - m)`` with params ``{"mean", "precision"}``.
@@ -191,6 +192,7 @@ def quadratic_energy(
     return QuadraticEnergy(), {"mean": mean, "precision": prec}
 
 
+@jax.tree_util.register_static
 @dataclass(frozen=True)
 class GammaEnergy:
     """Gamma-shaped energy on x > 0: ``E(x) = -(a - 1) log x + b x`` (params ``{"a", "b"}``)."""

@@ -238,3 +238,41 @@ def test_public_constructor_works_with_traced_arguments(name):
     for a, b in zip(jitted, eager):
         if jnp.issubdtype(a.dtype, jnp.floating):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
+# Issue 15 (new-user check): the returned objects themselves are valid JAX types.
+_RETURNED = {
+    "datasets.banana": ((), lambda: datasets.banana()),
+    "datasets.gaussian": ((jnp.zeros(2),), lambda m: datasets.gaussian(m, jnp.eye(2))),
+    "gamma_energy": ((2.0,), lambda b: ebm.gamma_energy(3.0, b)),
+    "quadratic_energy": ((jnp.zeros(2),), lambda m: ebm.quadratic_energy(m, jnp.eye(2))),
+    "product_of_experts": ((jnp.zeros(2),), lambda m: ebm.product_of_experts(
+        ebm.quadratic_energy(m, jnp.eye(2)), (F2, P2))),
+    "tempered": ((2.0,), lambda t: ebm.tempered(F2, P2, t)),
+    "restricted": ((jnp.zeros(2),), lambda m: ebm.restricted(
+        F2, {**P2, "mean": m}, constraints.positive)),
+    "conditioned": ((jnp.array([0.5]),), lambda v: ebm.conditioned(F2, P2, index=[0], value=v,
+                                                      event_size=2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_RETURNED))
+def test_returned_objects_are_valid_jax_types(name):
+    values, build = _RETURNED[name]
+    jitted = jax.jit(build)(*values)
+    eager = build(*values)
+    types_of = (lambda t: [type(o) for o in t]) if isinstance(eager, tuple) else type
+    assert types_of(jitted) == types_of(eager)  # Restricted hashes by identity: not treedefs
+    for a, b in zip(jax.tree.leaves(jitted), jax.tree.leaves(eager), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_toy_density_returned_from_jit_behaves_like_the_eager_one():
+    jitted, eager = jax.jit(lambda: datasets.banana())(), datasets.banana()
+    assert (jitted.name, jitted.event_shape) == (eager.name, eager.event_shape)
+    x = jnp.array([[0.3, -0.2], [1.0, 0.5]])
+    np.testing.assert_allclose(jitted.log_prob(x), eager.log_prob(x), rtol=1e-6)
+    fn, params = jax.jit(lambda b: ebm.gamma_energy(3.0, b))(2.0)
+    assert isinstance(fn, ebm.energy.GammaEnergy)
+    np.testing.assert_allclose(fn(params, 1.3), ebm.gamma_energy(3.0, 2.0)[0](
+        ebm.gamma_energy(3.0, 2.0)[1], 1.3), rtol=1e-6)
