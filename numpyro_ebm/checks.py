@@ -77,8 +77,8 @@ def positive_float(value: Any, name: str, *, allow_zero: bool = False) -> Any:
     """
     if not is_concrete(value):
         return value
-    if isinstance(value, bool | np.bool_) or np.ndim(value) != 0:
-        raise TypeError(f"{name} must be a real scalar, got {value!r}")
+    if isinstance(value, bool | np.bool_ | str | bytes) or np.ndim(value) != 0:
+        raise TypeError(f"{name} must be a real scalar, got {value!r}")  # float("3") parses
     try:
         v = float(value)
     except (TypeError, ValueError) as err:

@@ -67,6 +67,15 @@ def test_gamma_energy_normalizer_matches_gamma():
         gamma_energy(-1.0, 1.0)
 
 
+@pytest.mark.parametrize("bad", ["3", b"3"])
+def test_gamma_energy_refuses_a_string_that_parses_as_a_number(bad):
+    # issue 15: float("3") parses, but the docstring promises TypeError for a non-number
+    with pytest.raises(TypeError, match="concentration must be a real scalar"):
+        gamma_energy(bad, 2.0)
+    with pytest.raises(TypeError, match="rate must be a real scalar"):
+        gamma_energy(3.0, bad)
+
+
 def test_batched_energy_and_score_shapes_and_values():
     f, p = quadratic_energy(jnp.zeros(2), jnp.diag(jnp.array([1.0, 4.0])))
     x = jax.random.normal(jax.random.key(0), (5, 3, 2))
