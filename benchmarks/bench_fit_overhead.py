@@ -193,14 +193,15 @@ state as one reduction per leaf (~500 lines; now one test per dtype on the conca
 leaves), `jax.random.permutation` (two rounds of sorts, ~600 lines), and a second hash for
 the retry key after a rollback (now the skip count is folded into the step number). The
 chunk is now about 4,000 lines, and `fit` compiles 6 programs, as many as the plain loop.
-The numbers in the tables were measured with the shuffle as one `argsort` of 32 random bits
-(3,426 lines); that change was reverted before landing because it changes every run's
-batches and two seed-dependent slow tests (two moons after 600 steps) then missed their
-margins, so the landed `fit` compiles ~600 HLO lines more than measured here (a few tenths
-of a second; DSM's 1.153 and the other whole-run ratios near 1.14 may cross 1.15 until this
-is rerun). What remains is about 0.5-1.5 s more compilation than the plain
-loop (the records, the guard's checks, the shuffle's sort, the start-up function): on a
-2000-step run of this small network that is 10-15% of the whole run, at the 1.15 target;
+With the shuffle as one `argsort` of 32 random bits (3,426 lines) the
+same --quick benchmark gave whole-run ratios of 1.10-1.15 for all six objectives (load
+~10); that shuffle was not kept because it changes every run's batches and two
+seed-dependent slow tests (two moons after 600 steps) then missed their margins. With
+`jax.random.permutation` (the tables above) NCE (1.30) and DSM (1.21), the two cheapest
+steps, miss the 1.15 whole-run target on 2000 steps; the others meet it.
+What remains is about 0.5-1.5 s more compilation than the plain loop (the records, the
+guard's checks, the shuffle's sorts, the start-up function): on a 2000-step run of this
+small network that is 10-30% of the whole run;
 it is a fixed cost, so on longer runs the whole-run ratio approaches the steady one.
 """
 
