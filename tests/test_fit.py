@@ -365,6 +365,17 @@ def test_validation_data_with_another_event_shape_is_rejected_before_training():
         _run(num_steps=5, validation_data=jnp.zeros((10, 3)))
 
 
+def test_integer_data_is_rejected_before_compilation_naming_its_dtype():
+    # issue 15: int32 events reached jax.grad ("grad requires real-valued inputs ...")
+    int_data = jnp.round(DATA).astype(jnp.int32)
+    with pytest.raises(TypeError, match=r"data must have a floating dtype .* got dtype int32"):
+        fit_fn(ENERGY, PARAMS0, int_data, ne.objectives.exact_score_matching(), num_steps=1,
+               batch_size=16, key=jax.random.key(0))
+    with pytest.raises(TypeError, match=r"data\[0\] \(the events\) must have a floating"):
+        fit_fn(ENERGY, PARAMS0, (int_data, DATA), ne.objectives.exact_score_matching(),
+               num_steps=1, batch_size=16, key=jax.random.key(0))
+
+
 # ----------------------------------------------------------------------------- modules
 def test_no_module_is_shadowed_by_a_name_of_its_package():
     """``numpyro_ebm.fit`` is the function and no module of that name exists; every

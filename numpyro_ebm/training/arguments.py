@@ -42,12 +42,26 @@ class FitConfig(NamedTuple):
 
 
 def as_data(data: Any, name: str) -> tuple[Array, ...] | Array:
-    """Arrays (or a tuple of arrays) sharing a leading axis, checked finite and non-empty."""
+    """Arrays (or a tuple of arrays) sharing a leading axis, checked finite and non-empty.
+
+    The events (``data``, or ``data[0]`` for tuple data) must be floating: objectives and
+    samplers differentiate the energy with respect to them, so integer events raise a
+    ``TypeError`` here rather than JAX's ``grad`` error after compilation starts (we do not
+    convert: the float precision is the caller's choice). Context arrays (``data[1:]``) may
+    be integers (class labels).
+    """
     is_tuple = isinstance(data, tuple | list)
     parts = data if is_tuple else (data,)
     arrays = [_numeric(a, f"{name}[{i}]" if is_tuple else name) for i, a in enumerate(parts)]
     if not arrays:
         raise ValueError(f"{name} must be an array or a non-empty tuple of arrays, got ()")
+    if not jnp.issubdtype(arrays[0].dtype, jnp.floating):
+        where = f"{name}[0] (the events)" if is_tuple else name
+        raise TypeError(
+            f"{where} must have a floating dtype (the energy is differentiated with respect "
+            f"to the events), got dtype {arrays[0].dtype}; convert it, e.g. "
+            f"jnp.asarray(x, jnp.float32)"
+        )
     for i, a in enumerate(arrays):
         where = f"{name}[{i}]" if is_tuple else name
         if a.ndim == 0:

@@ -345,7 +345,9 @@ def fit(
         The initial parameters of ``energy_fn`` (a pytree of finite arrays).
     data
         Array of shape ``(N,) + event_shape``, or a tuple of arrays sharing ``N`` (paired
-        data such as ``(x, theta)``); batches keep the same form.
+        data such as ``(x, theta)``); batches keep the same form. The events (``data`` or
+        ``data[0]``) must be floating (``TypeError`` otherwise, not converted); context
+        arrays may be integers.
     objective
         An :class:`~numpyro_ebm.Objective`.
     optimizer
