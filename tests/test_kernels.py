@@ -282,6 +282,22 @@ def test_model_xor_potential_and_missing_init_params():
             jax.random.key(0), 10, jnp.zeros(2), (), {})
 
 
+@pytest.mark.parametrize("kernel", [MALA, ULA])
+@pytest.mark.parametrize("inv_mm, dense, match", [
+    (jnp.array([jnp.nan, 1.0]), False, r"inverse_mass_matrix must be finite and > 0"),
+    (jnp.array([0.0, 1.0]), False, r"inverse_mass_matrix must be finite and > 0"),
+    (jnp.array([-1.0, 1.0]), False, r"inverse_mass_matrix must be finite and > 0"),
+    (jnp.array([[1.0, 2.0], [0.0, 1.0]]), True, r"inverse_mass_matrix"),  # not symmetric
+    (jnp.array([[1.0, 2.0], [2.0, 1.0]]), True, r"inverse_mass_matrix"),  # eigenvalue -1
+    ({("x",): jnp.array([1.0, -2.0])}, False, r"inverse_mass_matrix\[\('x',\)\] must be"),
+])
+def test_an_invalid_inverse_mass_matrix_is_refused_at_construction(kernel, inv_mm, dense,
+                                                                   match):
+    # issue 15: a NaN / non-positive M^-1 was accepted and froze every chain silently
+    with pytest.raises(ValueError, match=match):
+        kernel(potential_fn=lambda z: z @ z, inverse_mass_matrix=inv_mm, dense_mass=dense)
+
+
 # ---------------------------------------------------------------- known moments, MALA vs NUTS
 TARGETS = {
     "gauss10": datasets.gaussian(jnp.zeros(10), jnp.diag(jnp.logspace(-1, 1, 10) ** 2)),

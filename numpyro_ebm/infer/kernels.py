@@ -40,7 +40,7 @@ from ..likelihood import check_model as guard_model
 from ..typing import Array, PRNGKey, PyTree
 from . import langevin
 from .adaptation import flat_inverse_mass_matrix, langevin_warmup_adapter
-from .metric import from_adapt_state
+from .metric import check_inverse_mass_matrix, from_adapt_state
 
 __all__ = ["MALAState", "ULAState", "MALA", "ULA"]
 
@@ -113,6 +113,7 @@ class _LangevinKernel(MCMCKernel):
         self._model = model
         self._potential_fn = potential_fn
         self._step_size = positive_float(step_size, "step_size")
+        check_inverse_mass_matrix(inverse_mass_matrix)  # values now; shapes at init
         self._inverse_mass_matrix = inverse_mass_matrix
         self._adapt_step_size = bool(adapt_step_size)
         self._adapt_mass_matrix = bool(adapt_mass_matrix)
@@ -412,7 +413,9 @@ class MALA(_LangevinKernel):
     ValueError
         Both or neither of ``model`` / ``potential_fn``; a non-positive or non-finite
         ``step_size``, ``temperature`` or ``max_delta_energy``; ``target_accept_prob``
-        outside ``(0, 1)``. Shapes of ``inverse_mass_matrix`` are checked at ``init``.
+        outside ``(0, 1)``; a concrete ``inverse_mass_matrix`` (or a block of its dict
+        form) with a non-finite, zero or negative diagonal entry, or a dense one that is not
+        symmetric positive definite. Its shapes are checked at ``init``.
     """
 
     def _is_adjusted(self, i: Array) -> bool:

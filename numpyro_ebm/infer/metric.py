@@ -18,7 +18,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from ..checks import positive_array, spd_matrix
 from ..typing import Array
 
 __all__ = ["Metric", "make_metric", "from_adapt_state"]
@@ -76,6 +78,28 @@ class Metric(NamedTuple):
         return jnp.sum(jnp.log(jnp.abs(d))).astype(dtype)
 
 
+def check_inverse_mass_matrix(value: Any, name: str = "inverse_mass_matrix") -> None:
+    """Raise ``ValueError`` unless a concrete ``M^-1`` is a valid metric.
+
+    A vector must be finite and ``> 0`` (a NaN, zero or negative entry freezes or breaks
+    the chain: ``M^-1/2`` is its square root); a matrix must be symmetric positive definite.
+    NumPyro's structured dict form ``{(site, ...): block}`` is checked block by block, the
+    message naming the block's key. Other shapes and traced values pass (shapes are checked
+    where the number of coordinates is known).
+    """
+    if isinstance(value, dict):
+        for key, block in value.items():
+            check_inverse_mass_matrix(block, f"{name}[{key!r}]")
+        return
+    if value is None or isinstance(value, Metric):
+        return
+    ndim = np.ndim(value)
+    if ndim == 1:
+        positive_array(value, name)
+    elif ndim == 2:
+        spd_matrix(value, name)
+
+
 def make_metric(inverse_mass_matrix: Any, size: int, dtype: Any = None) -> Metric:
     """A :class:`Metric` from ``None``, a vector ``(size,)`` or a matrix ``(size, size)``.
 
@@ -86,13 +110,17 @@ def make_metric(inverse_mass_matrix: Any, size: int, dtype: Any = None) -> Metri
     Raises
     ------
     ValueError
-        If the shape is neither ``(size,)`` nor ``(size, size)``.
+        If the shape is neither ``(size,)`` nor ``(size, size)``, or (concrete values) a
+        vector entry is not finite and ``> 0`` or a matrix is not symmetric positive
+        definite.
     """
     if isinstance(inverse_mass_matrix, Metric):
         return inverse_mass_matrix
     if inverse_mass_matrix is None:
         return Metric()
     m = jnp.asarray(inverse_mass_matrix, dtype)
+    if m.shape in ((size,), (size, size)):
+        check_inverse_mass_matrix(inverse_mass_matrix)
     if m.shape == (size,):
         root = jnp.sqrt(m)
         return Metric(m, root, 1.0 / root)
