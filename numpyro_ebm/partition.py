@@ -99,9 +99,21 @@ def _check_event_energy(energy_fn: EnergyFn, params: Params, event_shape: tuple[
         check_energy(energy_fn, params, event_shape, name="energy_fn")
     except ValueError as err:
         came = f" (the event shape of {source})" if source else ""
-        hint = ("\nIf energy_fn takes scalar events (event_shape=()), pass scalar bounds / "
-                "event_shape=()." if event_shape == (1,) else "")
-        raise ValueError(f"{err}{came}{hint}") from err
+        if event_shape == (1,) and _takes_scalar_events(energy_fn, params):
+            raise ValueError(
+                f"energy_fn takes scalar events (event_shape=()), but {source or 'the call'} "
+                "gave events of shape (1,), for which it returns shape (1,) instead of a "
+                "scalar energy. Pass scalar bounds / event_shape=() (e.g. lo=0.0, not "
+                "lo=[0.0]).") from err
+        raise ValueError(f"{err}{came}") from err
+
+
+def _takes_scalar_events(energy_fn: EnergyFn, params: Params) -> bool:
+    try:
+        check_energy(energy_fn, params, (), name="energy_fn")
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 @partial(jax.jit, static_argnums=0)

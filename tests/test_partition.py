@@ -102,8 +102,11 @@ def test_grid_log_z_scalar_events_gamma():
 
 def test_grid_hints_scalar_events_and_refuses_nan():
     energy, params = gamma_energy(3.0, 2.0)
-    with pytest.raises(ValueError, match=r"scalar events \(event_shape=\(\)\)"):
+    with pytest.raises(ValueError, match=r"scalar events \(event_shape=\(\)\)") as err:
         grid_log_normalizer(energy, params, [0.0], [30.0])
+    # the message leads with the cause, not "must return a scalar ... returned shape (1,)"
+    assert str(err.value).startswith("energy_fn takes scalar events")
+    assert "lo and hi" in str(err.value)
     with pytest.raises(ValueError, match="NaN or -inf somewhere in the box"):
         grid_log_normalizer(energy, params, -1.0, 30.0)  # x < 0 is outside the support
 
