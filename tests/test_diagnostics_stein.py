@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from _diagnostics_chains import PREC, exact_draws, langevin_transitions
 
+from numpyro_ebm import NumpyroEBMWarning
 from numpyro_ebm.diagnostics import kernel_stein_discrepancy
 from numpyro_ebm.diagnostics.stein import stein_kernel_matrix
 
@@ -96,8 +99,24 @@ def test_ksd_size_on_ar1_chains(rho, draws, max_samples):
     p = []
     for r in range(reps):
         x = _ar1(rng, 2, draws, rho)
-        p.append(kernel_stein_discrepancy(x, scores=-x, num_bootstrap=200,
-                                          max_samples=max_samples, seed=r).p_value)
+        with warnings.catch_warnings():  # the size (not the power) of short-chain tests
+            warnings.simplefilter("ignore", NumpyroEBMWarning)
+            p.append(kernel_stein_discrepancy(x, scores=-x, num_bootstrap=200,
+                                              max_samples=max_samples, seed=r).p_value)
     rate = np.mean(np.array(p) < 0.05)
     mcse = np.sqrt(0.05 * 0.95 / reps)
     assert abs(rate - 0.05) < 2.5 * mcse, rate
+
+
+def test_ksd_warns_when_the_block_length_leaves_the_test_without_power():
+    # issue 15: rho = 0.99 AR(1) chains of 2000 draws get a default block of ~1000 draws
+    x = _ar1(np.random.default_rng(15), 1, 2000, 0.99)
+    with pytest.warns(NumpyroEBMWarning, match=r"block length \d+ is more than a quarter of "
+                                               r"the 2000 draws.*Run longer chains"):
+        res = kernel_stein_discrepancy(x, scores=-x, num_bootstrap=50)
+    assert res.block_length > 500
+    with pytest.warns(NumpyroEBMWarning, match="little power"):
+        kernel_stein_discrepancy(x, scores=-x, num_bootstrap=50, block_length=501)
+    with warnings.catch_warnings():  # a block of a quarter of the draws or less: silent
+        warnings.simplefilter("error")
+        kernel_stein_discrepancy(x, scores=-x, num_bootstrap=50, block_length=500)

@@ -2,13 +2,19 @@ import runpy
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from numpyro_ebm import NumpyroEBMWarning
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
 
 
 def test_quickstart_runs_small(tmp_path, capsys):
     ns = runpy.run_path(str(EXAMPLE), run_name="not_main")
-    res = ns["main"](["--small", "--out", str(tmp_path)])
+    # the --small NUTS chain is too short for its autocorrelation: the KSD says its test has
+    # little power (issue 15) rather than printing a p-value as if it meant something
+    with pytest.warns(NumpyroEBMWarning, match="little power"):
+        res = ns["main"](["--small", "--out", str(tmp_path)])
     for name in ("quickstart.png", "summary_nuts.csv", "summary_mala.csv",
                  "detailed_balance.txt"):
         assert (tmp_path / name).stat().st_size > 100, name

@@ -18,6 +18,7 @@ defaults to ``4 tau`` with ``tau = n / ESS`` (ArviZ).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -25,6 +26,7 @@ import jax
 import numpy as np
 from arviz_stats import ess
 
+from .._warnings import NumpyroEBMWarning
 from ..checks import positive_int, real_array
 from .stats import result_repr
 
@@ -165,7 +167,8 @@ def kernel_stein_discrepancy(
         (``benchmarks/studies/ksd_bootstrap_size.py``) keeps the rejection rate at the
         nominal level on AR(1) chains up to ``rho = 0.95`` with it, where the Markov-chain
         wild bootstrap with blocks ``~2 tau`` rejected 14-20% at 5%. Pass 1 for i.i.d.
-        draws (full power).
+        draws (full power). A block longer than a quarter of the draws per chain leaves
+        the test little power: a ``NumpyroEBMWarning`` says so (run longer chains).
     max_samples : int
     chunk_size : int
         Rows of the Stein kernel matrix held in memory at a time (does not change results).
@@ -191,6 +194,13 @@ def kernel_stein_discrepancy(
     if ell > x.shape[1]:
         raise ValueError(f"block_length must be at most the draws per chain after thinning "
                          f"({x.shape[1]}); got {block_length}")
+    if 4 * ell > x.shape[1]:
+        warnings.warn(
+            f"kernel_stein_discrepancy: the bootstrap block length {ell} is more than a "
+            f"quarter of the {x.shape[1]} draws per chain (after thinning), so the test has "
+            "little power: few independent blocks remain and the p-value stays large even "
+            "for a wrong target. Run longer chains (or pass block_length for nearly "
+            "independent draws).", NumpyroEBMWarning, stacklevel=2)
     rng = np.random.default_rng((int(seed), 0x57E1))  # not the stream of numpy seed `seed`
     w = bartlett_multipliers(rng, x.shape[0], x.shape[1], ell, nboot)
     v, boot = _statistic_and_bootstrap(x.reshape(-1, d), s.reshape(-1, d), w, c, beta, chunk)
