@@ -287,6 +287,19 @@ def test_pcd_checkpoint_resume_continues_the_buffer_exactly(gaussian_fit, tmp_pa
                               resumed.objective_state.buffer.samples)
 
 
+def test_a_tripped_acceptance_guard_is_named_with_the_measured_acceptance(gaussian_fit):
+    # issue 15: the reason only said "non-finite loss ... or objective.is_healthy was False"
+    data, _ = gaussian_fit
+    energy_fn, params = ne.quadratic_energy(jnp.zeros(2), jnp.eye(2))
+    objective = contrastive_divergence(num_steps=2, step_size=5.0, sampler="ula")  # auto: 0.9
+    res = ne.fit(energy_fn, params, data, objective, key=jax.random.key(1), num_steps=3,
+                 batch_size=100, progress_bar=False, on_nonfinite="stop")
+    acc = res.history["acceptance_rate"][-1]
+    assert np.isfinite(res.history["loss"][-1]) and acc < 0.9  # the guard, not a NaN
+    assert "acceptance_rate below min_acceptance" in res.stopped_reason
+    assert f"acceptance_rate={acc:.4g}" in res.stopped_reason, res.stopped_reason
+
+
 def test_guard_stops_a_planted_blowup_with_finite_params(gaussian_fit):
     """A huge learning rate makes the precision indefinite; energies explode, ``is_healthy``
     turns false at the next step and ``fit`` stops there, rolling back the update that did

@@ -186,13 +186,21 @@ def _chunk_end(step: int, cfg: FitConfig) -> int:
     return end
 
 
-def _halt_reason(cfg: FitConfig, bad_step: int, consecutive: int) -> str:
+def _halt_reason(cfg: FitConfig, records: dict[str, np.ndarray], consecutive: int) -> str:
+    """The ``stopped_reason`` of a halted run, with the bad step's recorded metrics."""
+    bad_step = int(records["step"][-1])
+    shown = ", ".join(f"{k}={float(np.ravel(v[-1])[0]):.4g}" for k, v in records.items()
+                      if k not in ("step", "skipped") and np.size(v[-1]) == 1)
     if cfg.mode == "stop":
         return (f"nonfinite: step {bad_step} had a non-finite loss, update or optimizer "
-                f"state, or objective.is_healthy was False (then the update that damaged "
-                f"the params is rolled back too); params are the last good ones")
+                f"state, or objective.is_healthy was False (for CD/PCD: acceptance_rate "
+                f"below min_acceptance, energy_abs_max above max_abs_energy, or "
+                f"|energy_gap| above max_energy_gap); then the update that damaged the "
+                f"params is rolled back too; params are the last good ones. That step's "
+                f"metrics: {shown}")
     return (f"nonfinite: {consecutive} consecutive bad steps up to step {bad_step} "
-            f"(max_consecutive_skips={cfg.max_skips}); params are the last good ones")
+            f"(max_consecutive_skips={cfg.max_skips}); params are the last good ones. "
+            f"The last bad step's metrics: {shown}")
 
 
 def _validate(step_fn: TrainStep, state: TrainState, cfg: FitConfig, val_key: Any
@@ -210,8 +218,7 @@ def _finish_chunk(step_fn: TrainStep, out: ChunkResult, cfg: FitConfig, val_key:
     records = {k: np.asarray(v)[:int(count)] for k, v in records.items()}
     state, halted = out.state, bool(halted)
     step = int(state.step)
-    reason = _halt_reason(cfg, int(records["step"][-1]), int(state.consecutive_skips)) \
-        if halted else None
+    reason = _halt_reason(cfg, records, int(state.consecutive_skips)) if halted else None
     validation = None
     due = cfg.eval_every is None or step % cfg.eval_every == 0
     if cfg.validation_data is not None and (step >= cfg.total or halted or due):
