@@ -35,6 +35,7 @@ def _mlp(layers: list[dict[str, Any]], h: jax.Array, act) -> jax.Array:
     return h @ layers[-1]["w"] + layers[-1]["b"]
 
 
+@jax.tree_util.register_static  # hashable, no array data: returnable from jit
 @dataclass(frozen=True)
 class CouplingFlow:
     """Pure functions of an affine-coupling flow over events of shape ``(dim,)``.

@@ -52,6 +52,7 @@ def mlp_init(key: PRNGKey, layer_sizes: Sequence[int], dtype: Any = None
     return layers
 
 
+@jax.tree_util.register_static  # hashable, no array data: returnable from jit
 @dataclass(frozen=True)
 class MLPEnergy:
     """``E(x, *context) = MLP(concat(ravel(x), ravel(context)))`` with a scalar output.

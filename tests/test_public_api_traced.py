@@ -253,6 +253,8 @@ _RETURNED = {
         F2, {**P2, "mean": m}, constraints.positive)),
     "conditioned": ((jnp.array([0.5]),), lambda v: ebm.conditioned(F2, P2, index=[0], value=v,
                                                       event_size=2)),
+    "mlp_energy": ((jax.random.key(0),), lambda k: ebm.mlp_energy(k, 2, (4,))),
+    "coupling_flow": ((jax.random.key(0),), lambda k: ebm.coupling_flow(k, 2, num_layers=2)),
 }
 
 

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 
+@jax.tree_util.register_static  # hashable, no array data: returnable from jit
 @dataclass(frozen=True)
 class StandardizedEnergy:
     """``E(params, x, theta) = inner(params, (x - x_loc) / x_scale, (theta - t_loc) / t_scale)``.
