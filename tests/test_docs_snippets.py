@@ -25,6 +25,7 @@ import re
 import sys
 import time
 import types
+import warnings
 from pathlib import Path
 
 import numpyro.infer
@@ -60,6 +61,7 @@ def _blocks(text: str) -> list[tuple[int, str, str | None]]:
 
 MAX_FIT_STEPS = 30
 MAX_MCMC_DRAWS = 60
+_SHRUNK_KSD_WARNING = r"kernel_stein_discrepancy: the bootstrap block length"
 
 # Pages with a block that does not run on its own today (a name used but never defined):
 # the test runs them and expects exactly that failure; an entry that starts passing fails the
@@ -108,7 +110,13 @@ def _run_page(page: str, include_slow: bool, monkeypatch) -> tuple[int, int]:
             continue
         start = time.perf_counter()
         try:
-            exec(compile(code, f"{page}:{line}", "exec"), namespace)
+            with warnings.catch_warnings():
+                # _shrink_loops caps MCMC at MAX_MCMC_DRAWS draws, too few for the KSD's
+                # dependent bootstrap, which then (rightly) warns that it has little power;
+                # the pages' own sizes do not trigger it. Any other warning still fails.
+                warnings.filterwarnings("ignore", message=_SHRUNK_KSD_WARNING,
+                                        category=numpyro_ebm.NumpyroEBMWarning)
+                exec(compile(code, f"{page}:{line}", "exec"), namespace)
         except Exception as err:
             raise AssertionError(f"the python block at {page}:{line} fails: "
                                  f"{type(err).__name__}: {err}") from err
