@@ -102,6 +102,9 @@ def step_cost(dims, repeats: int) -> list[dict]:
         args = (params, opt_state, batch, key)
         steps = {name: _train_step(energy, obj, optimizer) for name, obj in _objectives().items()}
         fns = {name: (lambda step=step, args=args: step(*args)) for name, step in steps.items()}
+        # the (B, D) standard normals that sliced and denoising SM draw each step
+        draw = jax.jit(lambda k, d=d: jax.random.normal(k, (BATCH, d), jnp.float32))
+        fns["noise draw"] = lambda draw=draw, key=key: draw(key)
         times = interleaved_min_times(fns, repeats=repeats)
         rows.append({"dim": d, **{k: v * 1e3 for k, v in times.items()}})
         print(f"  D={d}: " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in times.items()),
@@ -175,11 +178,12 @@ def main(quick: bool = False) -> None:
     crossover = next((r["dim"] for r in rows if r["exact"] > r["sliced"]), None)
     table = markdown_table(
         ["D", "exact (ms)", "naive exact (ms)", "exact / naive", "sliced (ms)", "sliced-VR (ms)",
-         "denoising (ms)", "reference (ms)", "energy-gradient (ms)", "sliced vs D=2",
+         "denoising (ms)", "reference (ms)", "energy-gradient (ms)", "noise draw (ms)",
+         "sliced vs D=2",
          "denoising vs D=2", "reference vs D=2"],
         [[r["dim"], r["exact"], r["naive exact"], r["exact"] / r["naive exact"], r["sliced"],
           r["sliced-VR"], r["denoising"], r["reference"], r["energy-gradient"],
-          r["sliced"] / base["sliced"], r["denoising"] / base["denoising"],
+          r["noise draw"], r["sliced"] / base["sliced"], r["denoising"] / base["denoising"],
           r["reference"] / base["reference"]]
          for r in rows])
     unit_table = markdown_table(
@@ -202,6 +206,9 @@ of this network, whose first layer alone grows with D (D x 128 weights; at D = 2
 more weights than a hidden layer). *energy-gradient* is a step on `mean 0.5 |grad_x E|^2`:
 one input gradient per point, differentiated in the parameters, the unit of cost of every
 score-based objective at that D (the energy itself grows with D, so raw times do too).
+*noise draw* is the `(B, D)` standard-normal draw that sliced SM (projections) and DSM
+(perturbations) make each step: threefry random bits, a cost that grows with D while the
+network's does not grow as fast; it is most of why DSM's cost per unit rises with D.
 Exact beats naive at D >= 10.
 
 {table}
@@ -209,7 +216,9 @@ Exact beats naive at D >= 10.
 **Cost in units of one energy-gradient step at the same D** (the ratio removes the growth of
 the network itself). Target: flat for sliced and denoising (D = {rows[-1]['dim']} / D = 2
 <= 1.2), linear in D for exact SM. Exact SM costs more than sliced SM (one projection) from
-D = {crossover} on.
+D = {crossover} on. The last row moves by about +-0.2 between runs on this shared 2-core
+machine (2026-11-29: sliced 0.94 and 1.27, denoising 1.33 and 1.23 in two runs): read it as
+"about flat", not to two decimals.
 
 {unit_table}
 

@@ -204,9 +204,11 @@ def test_ula_fixed_step_matches_closed_form_bias():
 def test_ula_adapts_on_would_be_acceptance():
     # From a far too large initial h (would-be acceptance ~0.1), dual averaging on the
     # would-be MALA acceptance brings it to the target; NumPyro's adapter ends on the
-    # averaged log step, which typically lands a little above the target (0.1 band).
+    # averaged log step, which lands a little above the target: over seeds the mean
+    # acceptance of one chain is 0.87 +- 0.02 (sd), of four chains 0.876 +- 0.008, so the
+    # 0.1 band is judged on four chains (about 3 sd inside it, where one chain was 1.5 sd).
     mcmc = MCMC(ULA(_model_of(ILL2), step_size=3.0, target_accept_prob=0.8), num_warmup=500,
-                num_samples=500, progress_bar=False)
+                num_samples=500, num_chains=4, chain_method="vectorized", progress_bar=False)
     mcmc.run(jax.random.key(5), extra_fields=("accept_prob", "adapt_state.step_size"))
     ef = mcmc.get_extra_fields()
     assert abs(float(np.mean(ef["accept_prob"])) - 0.8) < 0.1

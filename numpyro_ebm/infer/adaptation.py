@@ -24,7 +24,7 @@ from jax.flatten_util import ravel_pytree
 from numpyro.infer.hmc_util import HMCAdaptState, dual_averaging, warmup_adapter
 
 from ..typing import Array, PRNGKey, PyTree
-from .langevin import LangevinState, propose
+from .langevin import LangevinState, propose_with_noise
 from .metric import make_metric
 
 __all__ = ["find_reasonable_step_size", "flat_inverse_mass_matrix", "langevin_warmup_adapter"]
@@ -76,20 +76,24 @@ def find_reasonable_step_size(
     finfo = jnp.finfo(h0.dtype)
     zero, one = jnp.zeros((), jnp.int32), jnp.ones((), jnp.int32)
 
+    # one innovation for every trial (common random numbers): no random draws inside the
+    # loop, whose threefry code dominated the compile time of a kernel's init
+    xi = jax.random.normal(rng_key, flat.shape, flat.dtype)
+
     def body(carry):
-        h, _, direction, key = carry
-        key, sub = jax.random.split(key)
+        h, _, direction = carry
         # exact powers of two, so every compilation (vmapped or not) gives the same bits
         h = h * jnp.where(direction > 0, 4.0, jnp.where(direction < 0, 0.25, 1.0))
-        ratio = propose(sub, state, potential_fn, h, metric, temperature).log_accept_ratio
-        return h, direction, jnp.where(ratio > _TARGET_LOG_ACCEPT, one, -one), key
+        ratio = propose_with_noise(xi, state, potential_fn, h, metric,
+                                   temperature).log_accept_ratio
+        return h, direction, jnp.where(ratio > _TARGET_LOG_ACCEPT, one, -one)
 
     def cond(carry):
-        h, last, direction, _ = carry
+        h, last, direction = carry
         in_range = ((h > finfo.tiny) | (direction >= 0)) & ((h < finfo.max) | (direction <= 0))
         return in_range & ((last == 0) | (direction == last))
 
-    return jax.lax.while_loop(cond, body, (h0, zero, zero, rng_key))[0]
+    return jax.lax.while_loop(cond, body, (h0, zero, zero))[0]
 
 
 def _site_indices(z: dict) -> dict[str, np.ndarray]:
@@ -242,8 +246,7 @@ def langevin_warmup_adapter(
     if not adapt_step_size:
         return wa_init, wa_update
     target = kwargs.get("target_accept_prob", 0.8)
-    fast_kwargs = {**kwargs, "target_accept_prob": jnp.maximum(target, FAST_TARGET_ACCEPT)}
-    _, wa_update_fast = warmup_adapter(num_warmup, adapt_step_size=True, **fast_kwargs)
+    fast_target = jnp.maximum(target, FAST_TARGET_ACCEPT)
     find = partial(find_reasonable_step_size, potential_fn, temperature)
     ss_init, _ = dual_averaging()
 
@@ -253,17 +256,22 @@ def langevin_warmup_adapter(
         h = find(st.step_size, st.inverse_mass_matrix, z_info, key_ss)
         return st._replace(step_size=h, ss_state=ss_init(jnp.log(10.0) + jnp.log(_leapfrog(h))))
 
-    def update_fast(t, accept_prob, z_info, state):
-        st = wa_update_fast(t, accept_prob, z_info, state._replace(
-            step_size=_leapfrog(state.step_size)))
-        h = _langevin(st.step_size)
-        restarted = st.window_idx > 1
+    def update(t, accept_prob, z_info, state):
+        # One copy of NumPyro's adapter for both phases (the phase selects its target and
+        # the scale it adapts, eps or h): two copies under a `lax.cond` compiled the
+        # adapter, with its window-end mass-matrix code, twice into every sample loop.
+        fast = state.window_idx <= 1
+        _, wa_update_phase = warmup_adapter(
+            num_warmup, adapt_step_size=True,
+            **{**kwargs, "target_accept_prob": jnp.where(fast, fast_target, target)})
+        h = state.step_size
+        st = wa_update_phase(t, accept_prob, z_info,
+                             state._replace(step_size=jnp.where(fast, _leapfrog(h), h)))
+        h = jnp.where(fast, _langevin(st.step_size), st.step_size)
+        # at the first restart, re-centre on ten times h (NumPyro centres on 10 eps)
+        restarted = fast & (st.window_idx > 1)
         ss_state = jax.tree.map(lambda a, b: jnp.where(restarted, a, b),
                                 ss_init(jnp.log(10.0) + jnp.log(h)), st.ss_state)
         return st._replace(step_size=h, ss_state=ss_state)
-
-    def update(t, accept_prob, z_info, state):
-        return jax.lax.cond(state.window_idx <= 1, update_fast, wa_update,
-                            t, accept_prob, z_info, state)
 
     return init, update

@@ -261,11 +261,13 @@ class _LangevinKernel(MCMCKernel):
         self._num_warmup = int(num_warmup)
         potential = self.get_potential_fn(model_args, model_kwargs)
         init_one = partial(self._init_one, potential=potential)
+        # compiled as one program: run op by op, the init (potential, gradient, the search
+        # for a reasonable step) compiled dozens of small programs, seconds in all
         if vectorized:
-            state = jax.vmap(init_one)(init_params, rng_key)
+            state = jax.jit(jax.vmap(init_one))(init_params, rng_key)
             self._sample_fn = self._sample_vectorized
         else:
-            state = init_one(init_params, rng_key)
+            state = jax.jit(init_one)(init_params, rng_key)
             self._sample_fn = self._sample_single
         e, g = state.potential_energy, state.z_grad
         if is_concrete((e, g)) and not (np.all(np.isfinite(e)) and all(
@@ -294,8 +296,8 @@ class _LangevinKernel(MCMCKernel):
     def _step(self, state: MALAState, i, window, model_args, model_kwargs) -> MALAState:
         """One transition of one chain; ``i`` and ``window`` may be unbatched under vmap."""
         potential = self.get_potential_fn(model_args, model_kwargs)
-        rng_key, key_step = random.split(state.rng_key)
-        key_prop, key_acc = random.split(key_step)
+        # one split per step (each threefry call is a sizeable piece of the compiled loop)
+        rng_key, key_prop, key_acc = random.split(state.rng_key, 3)
         ad = state.adapt_state._replace(window_idx=window)
         current = langevin.LangevinState(state.z, state.potential_energy, state.z_grad)
         proposal = langevin.propose(key_prop, current, potential, ad.step_size,

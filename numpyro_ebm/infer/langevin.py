@@ -152,13 +152,32 @@ def propose(
     gradient) gets ``log_accept_ratio = -inf`` and ``is_finite = False``; so does a NaN
     ratio (for example from a non-finite current energy): it can never be accepted.
     """
+    x, _ = ravel_pytree(state.position)
+    xi = jax.random.normal(key, x.shape, x.dtype)
+    return propose_with_noise(xi, state, energy_fn, step_size, inverse_mass_matrix,
+                              temperature)
+
+
+def propose_with_noise(
+    xi: Array,
+    state: LangevinState,
+    energy_fn: Callable[[PyTree], Array],
+    step_size: Any,
+    inverse_mass_matrix: Any = None,
+    temperature: Any = 1.0,
+) -> LangevinProposal:
+    """:func:`propose` with the standard-normal innovation ``xi`` given (flat, shape ``(n,)``).
+
+    For common random numbers: the same ``xi`` at several step sizes (the search of
+    :func:`~numpyro_ebm.infer.adaptation.find_reasonable_step_size`).
+    """
     x, unravel = ravel_pytree(state.position)
     g, _ = ravel_pytree(state.energy_grad)
     n, dtype = x.shape[0], x.dtype
     h = jnp.asarray(step_size, dtype)
     T = jnp.asarray(temperature, dtype)
     metric = make_metric(inverse_mass_matrix, n, dtype)
-    xi = jax.random.normal(key, (n,), dtype)
+    xi = jnp.asarray(xi, dtype)
     scale = jnp.sqrt(2.0 * h * T)
     x_new = x - h * metric.mul(g) + scale * metric.sqrt_mul(xi)
     e_new, g_new_tree = jax.value_and_grad(energy_fn)(unravel(x_new))
