@@ -285,3 +285,18 @@ def test_accept_without_correction_needs_no_key_for_any_false(unadjusted):
     new, info = langevin.accept(None, state, prop, unadjusted)
     np.testing.assert_array_equal(new.position, prop.state.position)  # moved, no MH draw
     assert bool(info.is_accepted)
+
+
+def test_propose_with_noise_is_propose_with_its_innovation_given():
+    # propose draws xi ~ N(0, I) from its key and moves by it; given that xi, the move,
+    # the MH ratio and both log q terms are the same numbers
+    energy = lambda x: 0.5 * jnp.sum(x**2) + jnp.sum(jnp.sin(x))
+    state = langevin.init(jnp.array([0.4, -0.3, 1.2]), energy)
+    key = jax.random.key(8)
+    prop = langevin.propose(key, state, energy, 0.3, jnp.array([1.0, 2.0, 0.5]))
+    xi = jax.random.normal(key, (3,))
+    prop2 = langevin.propose_with_noise(xi, state, energy, 0.3, jnp.array([1.0, 2.0, 0.5]))
+    jax.tree.map(np.testing.assert_array_equal, prop, prop2)
+    # a different innovation is a different move
+    other = langevin.propose_with_noise(-xi, state, energy, 0.3)
+    assert not np.allclose(other.state.position, prop.state.position)

@@ -49,7 +49,9 @@ def find_reasonable_step_size(
     Multiplies ``h`` by 4 while one proposal from ``z`` has acceptance above 0.8, or divides
     it by 4 while it is below (a NaN or non-finite proposal counts as below), and stops at
     the first change of direction (NumPyro's ``find_reasonable_step_size`` for one leapfrog
-    step, whose ``eps`` doubles when our ``h`` quadruples). Bind ``potential_fn`` and
+    step, whose ``eps`` doubles when our ``h`` quadruples). Unlike NumPyro's, every trial
+    uses the same innovation ``xi`` (common random numbers): the search compiles without
+    random draws in its loop, and its trials differ only in ``h``. Bind ``potential_fn`` and
     ``temperature`` with :func:`functools.partial` to get the callable NumPyro's
     ``warmup_adapter`` expects.
 

@@ -47,6 +47,7 @@ __all__ = [
     "Metric",
     "init",
     "propose",
+    "propose_with_noise",
     "metropolis_hastings",
     "accept",
     "mala_step",
