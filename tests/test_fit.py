@@ -101,7 +101,12 @@ def test_each_epoch_visits_every_row_once_in_a_new_order():
     assert res.step == 12 and list(h["step"]) == list(range(12))
     sums = h["batch_sum"].reshape(3, 4).sum(1)
     np.testing.assert_allclose(sums, float(jnp.sum(DATA)), rtol=1e-12)
-    assert len(set(np.round(h["first"], 12))) == 12  # every batch starts with another row
+    first = np.round(h["first"], 12).reshape(3, 4)
+    # within an epoch the batches are disjoint, so each starts with another row; each epoch
+    # has a new order (a row may start a batch in two epochs: across epochs that happens
+    # by chance with probability about 0.8 here, so it is not asserted)
+    assert all(len(set(epoch)) == 4 for epoch in first)
+    assert len({tuple(epoch) for epoch in first}) == 3
     assert res.objective_state == 12
 
 
