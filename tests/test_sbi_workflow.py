@@ -16,6 +16,7 @@ from numpyro_ebm import NumpyroEBMWarning, fit
 from numpyro_ebm.nn import mlp_energy
 from numpyro_ebm.objectives import contrastive_ratio_estimation, ratio_estimation
 from numpyro_ebm.sbi import (
+    EnsembleEnergy,
     StandardizedEnergy,
     check_observation,
     check_simulations,
@@ -109,6 +110,46 @@ def test_standardized_energy_z_scores_inputs_and_hashes_by_value():
     z_t = (theta[0] - 3.0) / math.sqrt(8 / 3)
     assert float(e(params, x[0], theta[0])) == pytest.approx(float(inner(params, z_x, z_t)))
     assert e == standardize(inner, theta, x) and hash(e) == hash(standardize(inner, theta, x))
+
+
+# ----------------------------------------------------------------------------- ensembles
+def test_an_ensemble_averages_its_members_log_ratios_and_its_first_member_is_the_single_fit():
+    theta, x = _simulate(jax.random.key(4), 200)
+    kw = dict(key=jax.random.key(0), hidden=(8,), num_epochs=3, batch_size=32)
+    single = fit_ratio(theta, x, **kw)
+    ens = fit_ratio(theta, x, num_ensemble=3, **kw)
+    assert isinstance(ens.energy_fn, EnsembleEnergy) and ens.energy_fn.member == single.energy_fn
+    assert len(ens.member_fit_results) == 3 and len(single.member_fit_results) == 1
+    members = [jax.tree.map(lambda p, m=m: p[m], ens.params) for m in range(3)]
+    # member 0 is the single fit (same keys); the others differ (own init and batch order)
+    for a, b in zip(jax.tree.leaves(members[0]), jax.tree.leaves(single.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert not np.allclose(np.asarray(jax.tree.leaves(members[1])[0]),
+                           np.asarray(jax.tree.leaves(members[0])[0]))
+    x0, t = jnp.array([0.3, -0.2]), jnp.array([[0.1, 0.5], [-1.0, 2.0]])
+    each = np.stack([[-float(single.energy_fn(p, x0, ti)) for ti in t] for p in members])
+    np.testing.assert_allclose(np.asarray(ens.log_ratio(x0, t)), each.mean(0), rtol=1e-5,
+                               atol=1e-6)
+    draws = sample_posterior(ens, PRIOR, x0, key=jax.random.key(1), num_samples=200,
+                             num_chains=4, num_warmup=20).get_samples()["theta"]
+    assert draws.shape == (200, 2) and bool(jnp.all(jnp.isfinite(draws)))
+    with pytest.raises(ValueError, match="num_ensemble must be"):
+        fit_ratio(theta, x, num_ensemble=0, **kw)
+
+
+def test_weight_decay_shrinks_the_weights_and_rejects_negative_values():
+    theta, x = _simulate(jax.random.key(5), 200)
+    kw = dict(key=jax.random.key(0), hidden=(16,), num_epochs=20, batch_size=32,
+              learning_rate=1e-2)
+    plain = fit_ratio(theta, x, **kw).params
+    decayed = fit_ratio(theta, x, weight_decay=0.5, **kw).params
+
+    def norm(p):
+        return sum(float(jnp.sum(leaf**2)) for leaf in jax.tree.leaves(p))
+
+    assert norm(decayed) < 0.8 * norm(plain)
+    with pytest.raises(ValueError, match="weight_decay must be finite and >= 0"):
+        fit_ratio(theta, x, weight_decay=-1.0, **kw)
 
 
 # ----------------------------------------------------------------------------- the objective

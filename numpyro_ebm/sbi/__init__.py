@@ -5,6 +5,7 @@ from . import tasks
 from .calibration import CalibrationResult, expected_coverage
 from .posterior import posterior_model, sample_posterior, sir_initial_points
 from .ratio import (
+    EnsembleEnergy,
     LearnedRatio,
     Simulations,
     StandardizedEnergy,
@@ -22,6 +23,7 @@ __all__ = [
     "ReferenceConvergenceError",
     "get_task",
     "StandardizedEnergy",
+    "EnsembleEnergy",
     "standardize",
     "Simulations",
     "check_simulations",
