@@ -68,6 +68,18 @@ def _is_langevin_run(mcmc: Any) -> bool:
     return isinstance(mcmc.sampler, MALA | ULA)
 
 
+def _require_mcmc(mcmc: Any, name: str) -> None:
+    """Raise ``TypeError`` unless ``mcmc`` is a ``numpyro.infer.MCMC`` that has run."""
+    if not isinstance(mcmc, numpyro.infer.MCMC):
+        raise TypeError(
+            f"{name} takes a numpyro.infer.MCMC object after mcmc.run(...), got "
+            f"{type(mcmc).__name__}; for draws in an array use arviz (e.g. "
+            "arviz_base.from_dict) and, for Langevin transitions, "
+            "numpyro_ebm.diagnostics.detailed_balance on make_transitions(...)")
+    if mcmc.last_state is None:
+        raise ValueError(f"{name}: the MCMC object has not run yet; call mcmc.run(...) first")
+
+
 def _flatten_chains(tree: Any) -> np.ndarray:
     """Pytree of ``(chain, draw, ...)`` leaves -> ``(chain, draw, dim)`` in ravel order."""
     leaves = jax.tree.leaves(tree)
@@ -191,6 +203,7 @@ def to_datatree(mcmc: Any, *, model_args: tuple = (), model_kwargs: dict | None 
     ``temperature``. Pass ``model_args`` / ``model_kwargs`` as given to ``mcmc.run``.
     Other keyword arguments go to ``arviz.from_numpyro``.
     """
+    _require_mcmc(mcmc, "to_datatree")
     langevin = _is_langevin_run(mcmc)
     fields = _langevin_fields(mcmc) if langevin else None
     dt = from_numpyro(mcmc, **from_numpyro_kwargs)
@@ -270,6 +283,7 @@ def diagnose(mcmc: Any, *, model_args: tuple = (), model_kwargs: dict | None = N
     (with the report stored as group ``group``) and the report; ``kwargs`` go to
     :func:`detailed_balance`.
     """
+    _require_mcmc(mcmc, "diagnose")
     dt = to_datatree(mcmc, model_args=model_args, model_kwargs=model_kwargs)
     potential = flat_potential(mcmc, model_args, model_kwargs)
     if _is_langevin_run(mcmc):
