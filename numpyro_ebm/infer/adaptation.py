@@ -220,8 +220,9 @@ def langevin_warmup_adapter(
     ten times the current ``h``, as NumPyro re-centres at every later window end) it runs on
     ``log h`` toward ``target_accept_prob``; the step that sampling uses is the average of
     that phase. NumPyro's HMC searches only with ``find_heuristic_step_size=True`` (default
-    off), and then at every window end too; we search once, at init, so that no search loop (potential evaluations in a ``while_loop``) is compiled into every step.
-    The state's ``step_size`` is always our ``h``.
+    off), and then at every window end too; we search once, at init, so that no search
+    loop (potential evaluations in a ``while_loop``) is compiled into every step. The
+    state's ``step_size`` is always our ``h``.
 
     Parameters
     ----------
