@@ -65,7 +65,10 @@ def write_results(name: str, title: str, data: Any, markdown_body: str) -> None:
     (RESULTS / f"{name}.json").write_text(
         json.dumps({"name": name, "date": stamp, "machine": machine(), "data": data}, indent=2)
     )
+    quick = isinstance(data, dict) and bool(data.get("quick"))
+    command = f"python benchmarks/run.py --only {name}" + (" --quick" if quick else "")
+    by = f"`{command}` (a smoke run: small sizes, few repeats)" if quick else (
+        f"`make bench` (`{command}`)")
     (DOCS / f"{name}.md").write_text(
-        f"# {title}\n\n_Measured {stamp} on {machine()} by `make bench` "
-        f"(`python benchmarks/run.py --only {name}`)._\n\n{markdown_body}\n"
+        f"# {title}\n\n_Measured {stamp} on {machine()} by {by}._\n\n{markdown_body}\n"
     )

@@ -344,8 +344,11 @@ def rescore() -> None:
     body = page(data["rows"], data["ebmkit"], fig, data.get("load", "not recorded"))
     path.write_text(json.dumps(stored, indent=2))
     doc = ROOT / "docs" / "benchmarks" / "time_to_quality.md"
-    doc.write_text(doc.read_text().split("\n\n", 2)[0] + "\n\n"
-                   + doc.read_text().split("\n\n", 2)[1] + "\n\n" + body + "\n")
+    title, stamp = doc.read_text().split("\n\n", 2)[:2]
+    if data.get("quick"):  # the run the stored results come from
+        stamp = (stamp.split(" by ")[0] + " by `python benchmarks/run.py --only "
+                 "time_to_quality --quick` (ebmkit's CD and PCD from the cache)._")
+    doc.write_text(title + "\n\n" + stamp + "\n\n" + body + "\n")
 
 
 def figure(curves: dict, targets: dict[str, float]) -> str | None:
@@ -388,13 +391,21 @@ def page(rows: list[dict], kit: dict, fig: str | None, load: str = "not recorded
     def f(v, fmt="{:.3g}"):
         return "—" if v is None else fmt.format(v)
 
+    def cpu_ratio(r):
+        # against ebmkit's CPU seconds (1 torch thread): its time had it not waited for the
+        # cores, which the load of the moment took from it (wall 2-3x its CPU time)
+        t, c = r.get("ours_time_to_quality_s"), r.get("ebmkit_cpu_s")
+        return None if t is None or not c else t / c
+
     table = markdown_table(
         ["method", "ebmkit LL here", "ebmkit LL published", "target LL",
-         "ebmkit s (6000 steps)", "ours: time to target (s)", "ratio (target <= 0.2)",
-         "ours final LL", "MMD^2 ebmkit / ours", "Frechet ebmkit / ours"],
+         "ebmkit s (6000 steps)", "ebmkit CPU s", "ours: time to target (s)",
+         "ratio (target <= 0.2)", "ratio vs ebmkit CPU s", "ours final LL",
+         "MMD^2 ebmkit / ours", "Frechet ebmkit / ours"],
         [[r["method"], f(r["ebmkit_ll"]), f(r["published_ll"]), f(r["target_ll"]),
           f(r["ebmkit_s"]) + (" (cached)" if r["ebmkit_cached"] else ""),
-          f(r.get("ours_time_to_quality_s")), f(r.get("ratio")), f(r.get("ours_final_ll")),
+          f(r.get("ebmkit_cpu_s")), f(r.get("ours_time_to_quality_s")), f(r.get("ratio")),
+          f(cpu_ratio(r)), f(r.get("ours_final_ll")),
           f"{f(r.get('ebmkit_mmd2'))} / {f(r.get('ours_mmd2'))}",
           f"{f(r.get('ebmkit_frechet'))} / {f(r.get('ours_frechet'))}"] for r in rows])
     settings = "\n".join(f"* **{r['method']}**: {r['settings']}" for r in rows if "settings" in r)
@@ -408,13 +419,17 @@ def page(rows: list[dict], kit: dict, fig: str | None, load: str = "not recorded
         f"{c[-1][2]:.3g}); its published LL is the target there."
         for m in kit if isinstance(kit[m], dict) and (c := kit[m].get("curve"))
         and c[-1][2] < -100)
-    lose = [r for r in rows if "ours_s" in r and (r.get("ratio") is None or r["ratio"] > 0.2)]
+    def strict(r):  # the larger of the two ratios: wall, and against ebmkit's CPU time
+        return max(v for v in (r.get("ratio"), cpu_ratio(r)) if v is not None)
+
+    lose = [r for r in rows if "ours_s" in r and (r.get("ratio") is None or strict(r) > 0.2)]
     where = "\n".join(
         f"* **{r['method']}**: " + (
             f"our test LL ({r['ours_final_ll']:.3f} at the end) never reached the target "
             f"{r['target_ll']:.3f} within our {r['ours_s']:.1f} s" if r.get("ratio") is None
-            else f"{r['ratio']:.2f}x ebmkit's time ({r['ours_time_to_quality_s']:.1f} s "
-                 f"against {r['ebmkit_s']:.1f} s), above the 0.2 target")
+            else f"{strict(r):.2f}x ebmkit's time ({r['ours_time_to_quality_s']:.1f} s "
+                 f"against its {r['ebmkit_s']:.1f} s wall and "
+                 f"{f(r.get('ebmkit_cpu_s'))} s CPU), above the 0.2 target")
         for r in lose) or "* nowhere: every method reached ebmkit's quality in <= 0.2x its time"
     return f"""Two moons (noise 0.1, centred as ebmkit's), {N_TRAIN} training and {N_TEST} test
 points, MLP 2 -> 128 -> 128 -> 1 with SiLU. ebmkit 0.16.0 (torch 2.13.0 CPU, 1 thread, its own
@@ -444,11 +459,14 @@ ebmkit runs: {dates}.
 
 Margins and caveats, stated plainly:
 
+* A method is judged by the larger of its two ratios: against ebmkit's wall time and
+  against its CPU time. ebmkit's runs here waited for the cores (wall 2-3x CPU for NCE,
+  sliced SM and NCSN at this load); its CPU time with 1 torch thread is what it takes on an
+  idle core (it matches issue 17's idle times, 19/22/12 s). Our time to target is wall time.
 * Our first checkpoint costs 5-10 s: `fit`'s compilation and start-up, which ebmkit (eager
-  PyTorch) does not pay. Against ebmkit's fast methods (NCE, sliced SM and NCSN train 6000
-  steps in about 40-80 s on this loaded machine, 12-22 s on an idle one per issue 17) that
-  fixed cost is most of the 0.2x budget; on an idle machine, where ebmkit's eager loop
-  speeds up more than our compilation, the ratios of these three may well exceed 0.2.
+  PyTorch) does not pay. Against ebmkit's fast methods (NCE, sliced SM and NCSN: 12-22 s of
+  CPU for 6000 steps) that fixed cost alone is most of the 0.2x budget: this is where we
+  lose, and why (CD and PCD, at about 180 s for ebmkit, leave room for it).
 * A curve counts at its *first* checkpoint at or above the target; NCE touched it (1000
   steps) and ended slightly below it (1200 steps), so its time to quality is within
   checkpoint noise of missing.
