@@ -68,7 +68,7 @@ def main(argv=None) -> dict:
     p.add_argument("--small", action="store_true", help="short chains (for tests)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    args.chains, args.warmup, args.samples = (2, 300, 800) if args.small else (4, 1000, 3000)
+    args.chains, args.warmup, args.samples = (2, 300, 1500) if args.small else (4, 1000, 3000)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 

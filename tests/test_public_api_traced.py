@@ -167,6 +167,7 @@ NOT_TRACED = {
         "numpyro_ebm.testing.InvarianceResult", "numpyro_ebm.testing.RankTestResult",
         "numpyro_ebm.sbi.CalibrationResult", "numpyro_ebm.sbi.LearnedRatio",
         "numpyro_ebm.sbi.Simulations", "numpyro_ebm.sbi.StandardizedEnergy",
+        "numpyro_ebm.sbi.EnsembleEnergy",
         "numpyro_ebm.sbi.Task",
         *(f"numpyro_ebm.diagnostics.{n}" for n in [
             "C2STResult", "DetailedBalanceReport", "FisherResult", "FrechetResult", "KSDResult",

@@ -20,6 +20,7 @@ from numpyro_ebm.sbi import (
     StandardizedEnergy,
     check_observation,
     check_simulations,
+    expected_coverage,
     fit_ratio,
     sample_posterior,
     standardize,
@@ -85,6 +86,14 @@ def test_shape_mismatches_are_named():
                          key=jax.random.key(0))
     with pytest.raises(TypeError, match="prior must be a numpyro Distribution"):
         sample_posterior(r, "normal", jnp.zeros(2), key=jax.random.key(0))
+    # the coverage check names a column mismatch too (was a JAX broadcasting TypeError)
+    prior = dist.Normal(jnp.zeros(2), 1.0).to_event(1)
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 2\) \(the ratio was fit on x "
+                                         r"with 2 columns\), got shape \(10, 3\)"):
+        expected_coverage(r, prior, theta[:10], jnp.zeros((10, 3)), key=jax.random.key(0))
+    with pytest.raises(ValueError, match=r"theta must have shape \(n, 2\) to match the "
+                                         r"prior's event shape \(2,\), got shape \(10, 1\)"):
+        expected_coverage(r, prior, theta[:10, :1], x[:10], key=jax.random.key(0))
 
 
 def test_observation_outside_the_simulations_warns_and_inside_does_not():

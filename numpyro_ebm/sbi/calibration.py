@@ -108,7 +108,8 @@ def expected_coverage(
     Raises
     ------
     ValueError
-        Mismatched rows of ``theta`` and ``x``, levels outside ``(0, 1)``, or NaN/inf.
+        Mismatched rows of ``theta`` and ``x``, columns that do not match the prior or the
+        ratio (both shapes named), levels outside ``(0, 1)``, or NaN/inf.
     """
     fn = _log_ratio_fn(log_ratio)
     theta = batch_array(theta, "theta", event_ndim=1)
@@ -116,6 +117,7 @@ def expected_coverage(
     if theta.shape[0] != x.shape[0]:
         raise ValueError(f"theta and x must have one row per held-out simulation, got "
                          f"{theta.shape[0]} and {x.shape[0]} rows")
+    _check_columns(log_ratio, prior, theta, x)
     lv = np.asarray(levels, dtype=float)
     if lv.ndim != 1 or lv.size == 0 or not np.all((lv > 0) & (lv < 1)):
         raise ValueError(f"levels must be a non-empty sequence in (0, 1), got {levels!r}")
@@ -130,6 +132,22 @@ def expected_coverage(
     z = (lv - coverage) / se
     return CalibrationResult(lv, coverage, se, mass, ranks, z, bool(np.any(z > threshold)),
                              bool(np.any(z < -threshold)))
+
+
+def _check_columns(log_ratio, prior: dist.Distribution, theta: Array, x: Array) -> None:
+    """Name a column mismatch of ``theta`` (against the prior and the ratio) or ``x``
+    (against the ratio) before anything broadcasts."""
+    event = tuple(prior.event_shape) or tuple(prior.batch_shape)
+    if event and event != tuple(theta.shape[1:]):
+        raise ValueError(f"theta must have shape (n, {', '.join(map(str, event))}) to match "
+                         f"the prior's event shape {event}, got shape {tuple(theta.shape)}")
+    if isinstance(log_ratio, LearnedRatio):
+        for name, arr, dim in (("theta", theta, log_ratio.theta_dim),
+                               ("x", x, log_ratio.x_dim)):
+            if arr.shape[1:] != (dim,):
+                raise ValueError(
+                    f"{name} must have shape (n, {dim}) (the ratio was fit on {name} with "
+                    f"{dim} columns), got shape {tuple(arr.shape)}")
 
 
 def _hpd_and_ranks(fn, prior, draws, log_prior, theta, x) -> tuple[np.ndarray, np.ndarray]:
