@@ -300,3 +300,5 @@ def test_propose_with_noise_is_propose_with_its_innovation_given():
     # a different innovation is a different move
     other = langevin.propose_with_noise(-xi, state, energy, 0.3)
     assert not np.allclose(other.state.position, prop.state.position)
+    with pytest.raises(ValueError, match=r"xi must have shape \(3,\).*got shape \(2,\)"):
+        langevin.propose_with_noise(xi[:2], state, energy, 0.3)

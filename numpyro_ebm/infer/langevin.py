@@ -171,10 +171,18 @@ def propose_with_noise(
 
     For common random numbers: the same ``xi`` at several step sizes (the search of
     :func:`~numpyro_ebm.infer.adaptation.find_reasonable_step_size`).
+
+    Raises
+    ------
+    ValueError
+        If ``xi`` is not of shape ``(n,)``, ``n`` the number of flattened coordinates.
     """
     x, unravel = ravel_pytree(state.position)
     g, _ = ravel_pytree(state.energy_grad)
     n, dtype = x.shape[0], x.dtype
+    if jnp.shape(xi) != (n,):
+        raise ValueError(f"xi must have shape ({n},) (one standard normal per flattened "
+                         f"coordinate of the position), got shape {jnp.shape(xi)}")
     h = jnp.asarray(step_size, dtype)
     T = jnp.asarray(temperature, dtype)
     metric = make_metric(inverse_mass_matrix, n, dtype)
