@@ -57,11 +57,16 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_results(name: str, title: str, data: Any, markdown_body: str) -> None:
-    """Write ``benchmarks/results/<name>.json`` and ``docs/benchmarks/<name>.md``."""
+def write_results(name: str, title: str, data: Any, markdown_body: str, *,
+                  measured: str | None = None, rebuilt_by: str | None = None) -> None:
+    """Write ``benchmarks/results/<name>.json`` and ``docs/benchmarks/<name>.md``.
+
+    ``measured`` (the stored date) and ``rebuilt_by`` (the command) are for a page rebuilt
+    from stored results without measuring: the page keeps the measurement's date.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     DOCS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    stamp = measured or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (RESULTS / f"{name}.json").write_text(
         json.dumps({"name": name, "date": stamp, "machine": machine(), "data": data}, indent=2)
     )
@@ -69,6 +74,8 @@ def write_results(name: str, title: str, data: Any, markdown_body: str) -> None:
     command = f"python benchmarks/run.py --only {name}" + (" --quick" if quick else "")
     by = f"`{command}` (a smoke run: small sizes, few repeats)" if quick else (
         f"`make bench` (`{command}`)")
+    if rebuilt_by:
+        stamp += f" (page rebuilt by `{rebuilt_by}`)"
     (DOCS / f"{name}.md").write_text(
         f"# {title}\n\n_Measured {stamp} on {machine()} by {by}._\n\n{markdown_body}\n"
     )

@@ -179,23 +179,18 @@ def main(quick: bool = False) -> None:
 
 def rescore() -> None:
     """Rebuild the page from ``benchmarks/results/score_matching.json`` (no measurement)."""
-    path = Path(__file__).resolve().parent / "results" / "score_matching.json"
-    whole = json.loads(path.read_text())
+    whole = json.loads((Path(__file__).resolve().parent / "results"
+                        / "score_matching.json").read_text())
     stored = whole["data"]
     render(stored["step_cost_ms"], stored["fit_vs_loop"], stored["repeats"],
-           stored.get("quick", False))
-    # keep the date of the measurement, not of the rebuild
-    fresh = json.loads(path.read_text())
-    path.write_text(json.dumps({**fresh, "date": whole["date"]}, indent=2))
-    doc = path.parents[2] / "docs" / "benchmarks" / "score_matching.md"
-    head, rest = doc.read_text().split("._\n", 1)
-    doc.write_text(f"{head.split('_Measured ')[0]}_Measured {whole['date']} (page rebuilt "
-                   f"by `python benchmarks/bench_score_matching.py --rescore`) on "
-                   f"{head.split(' on ', 1)[1]}._\n{rest}")
+           stored.get("quick", False), measured=whole["date"],
+           rebuilt_by="python benchmarks/bench_score_matching.py --rescore")
 
 
-def render(rows: list[dict], overhead: dict, repeats: int, quick: bool) -> None:
-    """Write the results file and the docs page of one set of measurements."""
+def render(rows: list[dict], overhead: dict, repeats: int, quick: bool,
+           **stamp: str) -> None:
+    """Write the results file and the docs page of one set of measurements (``stamp``:
+    ``measured`` and ``rebuilt_by`` of :func:`_common.write_results`, for a rebuild)."""
     base = rows[0]
     per_unit = {name: [r[name] / r["energy-gradient"] for r in rows]
                 for name in ("exact", "sliced", "sliced-VR", "denoising")}
@@ -269,7 +264,8 @@ objective init). Target: fit / Python loop <= 1.1.
                   {"step_cost_ms": rows, "per_energy_gradient_step": per_unit,
                    "flatness_last_over_first": flat, "exact_costlier_than_sliced_from_d":
                    crossover, "fit_vs_loop": overhead, "batch": BATCH,
-                   "hidden": list(HIDDEN), "repeats": repeats, "quick": quick}, body)
+                   "hidden": list(HIDDEN), "repeats": repeats, "quick": quick}, body,
+                  **stamp)
 
 
 if __name__ == "__main__":
