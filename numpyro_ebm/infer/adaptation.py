@@ -23,17 +23,29 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.hmc_util import HMCAdaptState, dual_averaging, warmup_adapter
 
+from ..checks import is_concrete
 from ..typing import Array, PRNGKey, PyTree
 from .langevin import LangevinState, propose_with_noise
 from .metric import make_metric
 
-__all__ = ["find_reasonable_step_size", "flat_inverse_mass_matrix", "langevin_warmup_adapter"]
+__all__ = [
+    "SEARCH_RUNGS",
+    "find_reasonable_step_size",
+    "flat_inverse_mass_matrix",
+    "langevin_warmup_adapter",
+    "restart_step_size",
+]
 
 _TARGET_LOG_ACCEPT = float(np.log(0.8))
 FAST_TARGET_ACCEPT = 0.8
 """Lowest acceptance targeted by dual averaging before its first restart (NumPyro HMC's
 default target): while the chain travels in from its start a too-large step can freeze it,
 a too-small one only slows it."""
+
+
+SEARCH_RUNGS = 9
+"""Trial step sizes per batch of the search when it runs op by op: ``h0 4^k`` for
+``k = -4..4`` in the first batch, then 9 further steps in the search's direction per batch."""
 
 
 def find_reasonable_step_size(
@@ -43,17 +55,28 @@ def find_reasonable_step_size(
     inverse_mass_matrix: Any,
     z_info: tuple[PyTree, Array, PyTree],
     rng_key: PRNGKey,
+    *,
+    chain_axis: bool = False,
 ) -> Array:
     """A Langevin step ``h`` near the edge of 80% acceptance, from ``step_size``.
 
     Multiplies ``h`` by 4 while one proposal from ``z`` has acceptance above 0.8, or divides
     it by 4 while it is below (a NaN or non-finite proposal counts as below), and stops at
-    the first change of direction (NumPyro's ``find_reasonable_step_size`` for one leapfrog
-    step, whose ``eps`` doubles when our ``h`` quadruples). Unlike NumPyro's, every trial
-    uses the same innovation ``xi`` (common random numbers): the search compiles without
-    random draws in its loop, and its trials differ only in ``h``. Bind ``potential_fn`` and
-    ``temperature`` with :func:`functools.partial` to get the callable NumPyro's
-    ``warmup_adapter`` expects.
+    the first change of direction, or where ``h`` leaves the normal floating-point range
+    (NumPyro's ``find_reasonable_step_size`` for one leapfrog step, whose ``eps`` doubles
+    when our ``h`` quadruples). Unlike NumPyro's, every trial uses the same innovation
+    ``xi`` (common random numbers), so the trials differ only in ``h``. Bind
+    ``potential_fn`` and ``temperature`` with :func:`functools.partial` to get the callable
+    NumPyro's ``warmup_adapter`` expects.
+
+    How it runs depends on its inputs, not its answer. With concrete inputs (a kernel's init
+    runs op by op) the trials are evaluated in batches, one vectorized evaluation per batch
+    of :data:`SEARCH_RUNGS` step sizes ``h0 4^k`` (first ``k = -4..4``, then further in the
+    search's direction until every chain has stopped), and the answer is read off the
+    batches: the step the one-at-a-time search stops at, wherever that is. This compiles
+    no loop program: the batches' operations are compiled once per shape and reused by
+    later runs, where a ``while_loop`` over a new potential is compiled again on every run.
+    With traced inputs (under ``jit``, ``pmap`` or ``vmap``) it is that ``lax.while_loop``.
 
     Parameters
     ----------
@@ -62,33 +85,64 @@ def find_reasonable_step_size(
     temperature
         ``T`` of the target ``exp(-U / T)``.
     step_size
-        Starting ``h > 0``.
+        Starting ``h > 0``; shape ``(C,)`` with ``chain_axis``.
     inverse_mass_matrix
-        Flat ``M^-1`` (vector or matrix), as NumPyro's adapter holds it.
+        Flat ``M^-1`` (vector or matrix, or ``None`` for the identity), as NumPyro's adapter
+        holds it; with ``chain_axis``, one per chain (leading axis ``C``).
     z_info
-        ``(z, U(z), grad U(z))``.
+        ``(z, U(z), grad U(z))``; with ``chain_axis``, every leaf has a leading axis ``C``.
     rng_key
-        PRNG key of the trial proposals.
+        PRNG key of the trials' innovation; with ``chain_axis``, ``C`` keys.
+    chain_axis
+        ``True``: search for ``C`` chains at once (one batch of trials for all of them)
+        and return shape ``(C,)``.
+
+    Returns
+    -------
+    Array
+        ``h`` (shape ``()``, or ``(C,)`` with ``chain_axis``), in the dtype of ``z``.
     """
+    if not chain_axis:
+        one = lambda tree: jax.tree.map(lambda v: jnp.expand_dims(v, 0), tree)
+        h = find_reasonable_step_size(
+            potential_fn, temperature, jnp.reshape(jnp.asarray(step_size), (1,)),
+            one(inverse_mass_matrix), one(z_info), one(rng_key), chain_axis=True)
+        return h[0]
+    flat = jax.vmap(lambda z: ravel_pytree(z)[0])(z_info[0])
+    xi = jax.vmap(lambda k, f: jax.random.normal(k, f.shape, f.dtype))(rng_key, flat)
+    h0 = jnp.broadcast_to(jnp.asarray(step_size, flat.dtype), flat.shape[:1])
+    trials = partial(_trial_accepts, potential_fn, temperature)
+    if is_concrete((h0, inverse_mass_matrix, z_info, xi)):
+        batch = jax.vmap(trials)  # (C,), (C, R) steps ... -> (C, R) booleans
+        return jnp.asarray(_search_in_batches(
+            lambda hs: np.asarray(batch(inverse_mass_matrix, z_info, xi, jnp.asarray(hs))),
+            np.asarray(h0)))
+    search = lambda m, zi, x, h: _search_loop(lambda hh: trials(m, zi, x, hh[None])[0], h)
+    return jax.vmap(search)(inverse_mass_matrix, z_info, xi, h0)
+
+
+def _trial_accepts(potential_fn, temperature, inverse_mass_matrix, z_info, xi, hs):
+    """Whether the proposal with innovation ``xi`` from ``z`` has acceptance above 0.8,
+    at each step of ``hs`` (shape ``(R,)``): one vectorized evaluation for all of them."""
     z, pe, grad = z_info
     flat, _ = ravel_pytree(z)
     metric = make_metric(inverse_mass_matrix, flat.shape[0], flat.dtype)
     state = LangevinState(z, pe, grad)
-    h0 = jnp.asarray(step_size, flat.dtype)
+    ratio = lambda h: propose_with_noise(xi, state, potential_fn, h, metric,
+                                         temperature).log_accept_ratio
+    return jax.vmap(ratio)(hs) > _TARGET_LOG_ACCEPT
+
+
+def _search_loop(accepts: Callable[[Array], Array], h0: Array) -> Array:
+    """The one-at-a-time search as a ``lax.while_loop`` (traced inputs)."""
     finfo = jnp.finfo(h0.dtype)
     zero, one = jnp.zeros((), jnp.int32), jnp.ones((), jnp.int32)
-
-    # one innovation for every trial (common random numbers): no random draws inside the
-    # loop, whose threefry code dominated the compile time of a kernel's init
-    xi = jax.random.normal(rng_key, flat.shape, flat.dtype)
 
     def body(carry):
         h, _, direction = carry
         # exact powers of two, so every compilation (vmapped or not) gives the same bits
         h = h * jnp.where(direction > 0, 4.0, jnp.where(direction < 0, 0.25, 1.0))
-        ratio = propose_with_noise(xi, state, potential_fn, h, metric,
-                                   temperature).log_accept_ratio
-        return h, direction, jnp.where(ratio > _TARGET_LOG_ACCEPT, one, -one)
+        return h, direction, jnp.where(accepts(h), one, -one)
 
     def cond(carry):
         h, last, direction = carry
@@ -96,6 +150,42 @@ def find_reasonable_step_size(
         return in_range & ((last == 0) | (direction == last))
 
     return jax.lax.while_loop(cond, body, (h0, zero, zero))[0]
+
+
+def _search_in_batches(accepts: Callable[[np.ndarray], np.ndarray], h0: np.ndarray):
+    """The one-at-a-time search's answer from batches of trials (concrete inputs).
+
+    ``accepts(hs)`` evaluates the trials ``hs`` (shape ``(C, R)``, ``h0 4^k``) of ``C``
+    chains at once. A chain's walk visits ``k = 0, d, 2d, ...`` with ``d`` the direction at
+    ``k = 0``, and stops at the first ``k != 0`` whose direction differs, or at the first
+    ``h`` beyond the normal range in direction ``d`` (the loop's ``cond``). ``h0 4^k`` is
+    ``ldexp(h0, 2k)``: exactly the loop's repeated products by 4 or 1/4 (exact in the
+    normal range; the loop rounds once, at its one step below it).
+    """
+    finfo = np.finfo(h0.dtype)
+    num_chains, half = h0.shape[0], SEARCH_RUNGS // 2
+    ks = np.tile(np.arange(-half, half + 1), (num_chains, 1))
+    direction = np.zeros(num_chains, int)  # 0: not yet known
+    result = np.full(num_chains, np.nan, h0.dtype)
+    todo = np.ones(num_chains, bool)
+    while todo.any():
+        with np.errstate(over="ignore", under="ignore"):  # the loop's inf and subnormals
+            hs = np.ldexp(h0[:, None], 2 * ks).astype(h0.dtype)
+        up = accepts(hs)
+        for c in np.flatnonzero(todo):
+            if direction[c] == 0:  # the first batch: walk from k = 0 (column `half`)
+                direction[c] = 1 if up[c, half] else -1
+                cols = half + direction[c] * np.arange(half + 1)
+            else:
+                cols = np.arange(SEARCH_RUNGS)
+            for j in cols:
+                d, h = (1 if up[c, j] else -1), hs[c, j]
+                out = not (h < finfo.max) if direction[c] > 0 else not (h > finfo.tiny)
+                if (ks[c, j] != 0 and d != direction[c]) or out:
+                    result[c], todo[c] = h, False
+                    break
+            ks[c] = ks[c, cols[-1]] + direction[c] * np.arange(1, SEARCH_RUNGS + 1)
+    return result
 
 
 def _site_indices(z: dict) -> dict[str, np.ndarray]:
@@ -199,12 +289,27 @@ def _langevin(eps: Any) -> Any:
     return jnp.maximum(0.5 * eps**2, jnp.finfo(jnp.result_type(eps)).tiny)
 
 
+def restart_step_size(adapt_state: HMCAdaptState, step_size: Any) -> HMCAdaptState:
+    """``adapt_state`` at the Langevin step ``h = step_size``, dual averaging restarted.
+
+    What the adapter's ``init`` does with the step it found: ``step_size`` becomes ``h`` and
+    dual averaging starts afresh, centred on ``10 eps`` with ``eps = sqrt(2 h)`` (NumPyro's
+    centre for one-step HMC). Works on one chain's state or, elementwise, on a batch.
+    """
+    h = jnp.asarray(step_size)
+    ss_init, _ = dual_averaging()
+    centre = jnp.log(10.0) + jnp.log(_leapfrog(h))
+    ss_state = ss_init(centre) if h.ndim == 0 else jax.vmap(ss_init)(centre)
+    return adapt_state._replace(step_size=h, ss_state=ss_state)
+
+
 def langevin_warmup_adapter(
     num_warmup: int,
     potential_fn: Callable[[PyTree], Array],
     temperature: Any = 1.0,
     *,
     adapt_step_size: bool = True,
+    find_step_size: bool = True,
     **kwargs: Any,
 ) -> tuple[Callable[..., HMCAdaptState], Callable[..., HMCAdaptState]]:
     """NumPyro's ``warmup_adapter`` for a Langevin ``h``, robust from a start in the tails.
@@ -234,6 +339,11 @@ def langevin_warmup_adapter(
         ``T`` of the target ``exp(-U / T)``.
     adapt_step_size
         Tune ``h``; without it ``h`` stays as given.
+    find_step_size
+        ``False``: ``init`` keeps the given ``h`` (dual averaging centred on it) and does
+        not search; for a caller that searches for a batch of chains at once
+        (``find_reasonable_step_size(..., chain_axis=True)``, then
+        :func:`restart_step_size`), as the kernels do.
     **kwargs
         ``adapt_mass_matrix``, ``dense_mass``, ``target_accept_prob``,
         ``regularize_mass_matrix`` of :func:`numpyro.infer.hmc_util.warmup_adapter`.
@@ -254,10 +364,13 @@ def langevin_warmup_adapter(
     ss_init, _ = dual_averaging()
 
     def init(z_info, rng_key, step_size=0.1, inverse_mass_matrix=None, mass_matrix_size=None):
-        rng_key, key_ss = jax.random.split(rng_key)
+        if find_step_size:
+            rng_key, key_ss = jax.random.split(rng_key)
         st = wa_init(z_info, rng_key, step_size, inverse_mass_matrix, mass_matrix_size)
-        h = find(st.step_size, st.inverse_mass_matrix, z_info, key_ss)
-        return st._replace(step_size=h, ss_state=ss_init(jnp.log(10.0) + jnp.log(_leapfrog(h))))
+        h = st.step_size
+        if find_step_size:
+            h = find(h, st.inverse_mass_matrix, z_info, key_ss)
+        return restart_step_size(st, h)
 
     def update(t, accept_prob, z_info, state):
         # One copy of NumPyro's adapter for both phases (the phase selects its target and

@@ -39,7 +39,12 @@ from ..checks import in_range, is_concrete, positive_float
 from ..likelihood import check_model as guard_model
 from ..typing import Array, PRNGKey, PyTree
 from . import langevin
-from .adaptation import flat_inverse_mass_matrix, langevin_warmup_adapter
+from .adaptation import (
+    find_reasonable_step_size,
+    flat_inverse_mass_matrix,
+    langevin_warmup_adapter,
+    restart_step_size,
+)
 from .metric import check_inverse_mass_matrix, from_adapt_state
 
 __all__ = ["MALAState", "ULAState", "MALA", "ULA"]
@@ -222,21 +227,25 @@ class _LangevinKernel(MCMCKernel):
         return init_params
 
     def _adapter(self, potential: Callable) -> tuple[Callable, Callable]:
-        """NumPyro's warmup adapter, tuning ``h`` as one-step HMC tunes ``eps``."""
+        """NumPyro's warmup adapter, tuning ``h`` as one-step HMC tunes ``eps``; its init
+        does not search for ``h`` (:meth:`init` searches for all chains at once)."""
         return langevin_warmup_adapter(
             self._num_warmup, potential, self._temperature,
-            adapt_step_size=self._adapt_step_size,
+            adapt_step_size=self._adapt_step_size, find_step_size=False,
             adapt_mass_matrix=self._adapt_mass_matrix,
             dense_mass=self._dense_mass,
             target_accept_prob=self._target_accept_prob,
             regularize_mass_matrix=self._regularize_mass_matrix,
         )
 
-    def _init_one(self, params: PyTree, key: PRNGKey, potential: Callable) -> MALAState:
+    def _init_one(self, params: PyTree, key: PRNGKey,
+                  potential: Callable) -> tuple[MALAState, PRNGKey]:
+        """One chain's state at the given ``h``, and the key of its step-size search."""
         flat, _ = ravel_pytree(params)
         inv_mm = flat_inverse_mass_matrix(self._inverse_mass_matrix, params, self._dense_mass)
         st = langevin.init(params, potential)
         key, key_wa = random.split(key)
+        key_wa, key_search = random.split(key_wa)
         h = jax.lax.convert_element_type(self._step_size, flat.dtype)
         wa_init, _ = self._adapter(potential)
         wa_state = wa_init((params, st.energy, st.energy_grad), key_wa, h,
@@ -248,7 +257,21 @@ class _LangevinKernel(MCMCKernel):
             forward_log_prob=zero, backward_log_prob=zero, proposal=params,
             noise=jnp.zeros_like(flat), adapt_state=wa_state, rng_key=key,
             mean_accept_prob=zero,
-        )
+        ), key_search
+
+    def _find_step_size(self, state: MALAState, key_search: PRNGKey, potential: Callable,
+                        vectorized: bool) -> MALAState:
+        """The reasonable initial ``h`` of every chain, searched for all chains at once.
+
+        Outside ``vmap``: with the chains' concrete states the search runs as a few
+        vectorized batches of trials, op by op, and compiles no loop program.
+        """
+        ad = state.adapt_state
+        h = find_reasonable_step_size(
+            potential, self._temperature, ad.step_size, ad.inverse_mass_matrix,
+            (state.z, state.potential_energy, state.z_grad), key_search,
+            chain_axis=vectorized)
+        return state._replace(adapt_state=restart_step_size(ad, h))
 
     def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs) -> MALAState:
         """Initial state; a batch of keys (``chain_method="vectorized"``) gives a batch."""
@@ -265,10 +288,10 @@ class _LangevinKernel(MCMCKernel):
         # init (a new closure per run) recompiles every time (measured: a fresh 10+10-step
         # run 3.4 s op by op, 4.4 s jitted, after the first run of the process)
         if vectorized:
-            state = jax.vmap(init_one)(init_params, rng_key)
+            state, key_search = jax.vmap(init_one)(init_params, rng_key)
             self._sample_fn = self._sample_vectorized
         else:
-            state = init_one(init_params, rng_key)
+            state, key_search = init_one(init_params, rng_key)
             self._sample_fn = self._sample_single
         e, g = state.potential_energy, state.z_grad
         if is_concrete((e, g)) and not (np.all(np.isfinite(e)) and all(
@@ -279,6 +302,8 @@ class _LangevinKernel(MCMCKernel):
                 f"position (potential {np.asarray(e)}); expected a point where U and grad U "
                 "are finite"
             )
+        if self._adapt_step_size:
+            state = self._find_step_size(state, key_search, potential, vectorized)
         return state
 
     def _sample_single(self, state: MALAState, model_args, model_kwargs) -> MALAState:
