@@ -58,11 +58,13 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def write_results(name: str, title: str, data: Any, markdown_body: str, *,
-                  measured: str | None = None, rebuilt_by: str | None = None) -> None:
+                  measured: str | None = None, rebuilt_by: str | None = None,
+                  quick_means: str = "a smoke run: small sizes, few repeats") -> None:
     """Write ``benchmarks/results/<name>.json`` and ``docs/benchmarks/<name>.md``.
 
     ``measured`` (the stored date) and ``rebuilt_by`` (the command) are for a page rebuilt
     from stored results without measuring: the page keeps the measurement's date.
+    ``quick_means`` says in the page's header what ``--quick`` left out of this run.
     """
     RESULTS.mkdir(parents=True, exist_ok=True)
     DOCS.mkdir(parents=True, exist_ok=True)
@@ -72,7 +74,7 @@ def write_results(name: str, title: str, data: Any, markdown_body: str, *,
     )
     quick = isinstance(data, dict) and bool(data.get("quick"))
     command = f"python benchmarks/run.py --only {name}" + (" --quick" if quick else "")
-    by = f"`{command}` (a smoke run: small sizes, few repeats)" if quick else (
+    by = f"`{command}` ({quick_means})" if quick else (
         f"`make bench` (`{command}`)")
     if rebuilt_by:
         stamp += f" (page rebuilt by `{rebuilt_by}`)"

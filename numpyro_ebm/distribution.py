@@ -126,8 +126,8 @@ class EnergyDistribution(Distribution):
         lp = -batched_energy(self.energy_fn, self.params, value, self._event_ndim)
         if self.log_normalizer is not None:
             lp = lp - self.log_normalizer
-        if self._validate_args:
-            lp = jnp.where(self.support(value), lp, -jnp.inf)
+        if self._validate_args:  # NumPyro's warning for out-of-support (and NaN) values
+            lp = jnp.where(self._validate_sample(value), lp, -jnp.inf)
         return lp
 
     def unnormalized_log_prob(self, value: Any) -> Array:

@@ -1,3 +1,5 @@
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -92,8 +94,18 @@ def test_any_support_and_event_dims(support, event_shape, value):
 def test_outside_support_is_minus_inf_with_validate_args():
     d = EnergyDistribution(lambda p, x: jnp.sum(x), {}, event_shape=(2,),
                            support=constraints.positive, validate_args=True)
-    lp = d.log_prob(jnp.array([[1.0, 2.0], [-1.0, 2.0]]))
+    with pytest.warns(UserWarning, match="Out-of-support"):
+        lp = d.log_prob(jnp.array([[1.0, 2.0], [-1.0, 2.0]]))
     assert np.isfinite(lp[0]) and lp[1] == -np.inf
+    # a NaN point is out of the real support: -inf, and said (never silently)
+    r = EnergyDistribution(lambda p, x: jnp.sum(x**2), {}, event_shape=(2,),
+                           validate_args=True)
+    with pytest.warns(UserWarning, match="Out-of-support"):
+        lp = r.log_prob(jnp.array([[1.0, 2.0], [np.nan, 2.0]]))
+    assert np.isfinite(lp[0]) and lp[1] == -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r.log_prob(jnp.ones((3, 2)))  # in support: no warning
 
 
 def test_bad_inputs_raise_clear_errors(gauss):
