@@ -135,8 +135,11 @@ def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Arra
                **{k: v for k, v in metrics.items() if k != "loss"}}
         return new, p, perm, halted, rec
 
+    # traced once: the record shapes come from the same trace the loop body reuses (a jit
+    # call with equal argument types hits JAX's tracing cache; inlined, so no nested call)
+    one_step = jax.jit(one_step, inline=True)
     perm0 = jnp.arange(n, dtype=jnp.int32)  # a placeholder: replaced at the first step
-    shapes = jax.eval_shape(lambda: one_step(state, prev, perm0, True)[4])
+    shapes = jax.eval_shape(lambda: one_step(state, prev, perm0, jnp.asarray(True))[4])
     records = {k: jnp.zeros((length,) + s.shape, s.dtype) for k, s in shapes.items()}
 
     def cond(c):
