@@ -111,6 +111,8 @@ def coupling_flow(
 
     ``loc`` and ``scale`` (scalars or length-``dim``) set the initial Gaussian
     ``N(loc, diag(scale^2))`` (e.g. the data mean and std); defaults 0 and 1.
+    ``num_layers`` affine couplings (alternating halves) follow that base; with
+    ``num_layers=0`` the flow is the Gaussian alone, with trainable ``loc`` and ``scale``.
 
     Raises
     ------

@@ -66,6 +66,17 @@ def test_new_flow_is_the_initial_gaussian():
     assert jnp.allclose(FlowDistribution(flow_fn, params).log_prob(x), expected)
 
 
+def test_flow_without_couplings_is_a_trainable_gaussian():
+    flow_fn, params = coupling_flow(jax.random.key(0), 2, num_layers=0)
+    assert params["couplings"] == []
+    params = {**params, "loc": jnp.array([1.0, -2.0]), "log_scale": jnp.log(jnp.array([0.5, 3.0]))}
+    x = jax.random.normal(jax.random.key(1), (10, 2))
+    expected = dist.Normal(jnp.array([1.0, -2.0]), jnp.array([0.5, 3.0])).to_event(1).log_prob(x)
+    assert jnp.allclose(FlowDistribution(flow_fn, params).log_prob(x), expected, atol=1e-5)
+    g = jax.grad(lambda p: FlowDistribution(flow_fn, p).log_prob(x).sum())(params)
+    assert jnp.all(g["loc"] != 0) and jnp.all(g["log_scale"] != 0)
+
+
 def test_flow_density_normalizes_and_matches_its_samples():
     flow_fn, params = _random_flow(2)
     d = FlowDistribution(flow_fn, params)
