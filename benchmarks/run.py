@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== bench_{name}", flush=True)
         importlib.import_module(f"bench_{name}").main(quick=args.quick)
         print(f"== bench_{name} done in {time.perf_counter() - t0:.1f}s", flush=True)
+    importlib.import_module("scorecard").main()  # docs/benchmarks/scorecard.md from results
     return 0
 
 

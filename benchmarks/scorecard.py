@@ -1,0 +1,130 @@
+"""The performance scorecard: issue 17's targets, each against its latest measurement.
+
+    python benchmarks/scorecard.py      # also run at the end of ``benchmarks/run.py``
+
+Reads ``benchmarks/results/*.json`` (nothing is measured here) and writes
+``docs/benchmarks/scorecard.md``: one row per target with the measured value, the verdict
+computed from it, the baseline it is measured against (a plain jitted loop, NumPyro's HMC,
+ebmkit) and the date of the measurement. A result file that is missing, or lacks the
+number, shows as "not measured".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+OUT = ROOT / "docs" / "benchmarks" / "scorecard.md"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _get(d: Any, *keys: Any) -> Any:
+    for k in keys:
+        if isinstance(d, dict) and k in d:
+            d = d[k]
+        elif isinstance(d, list) and isinstance(k, int) and -len(d) <= k < len(d):
+            d = d[k]
+        else:
+            return None
+    return d
+
+
+def _fit_rows(res: dict) -> list[tuple]:
+    rows = _get(res, "data", "rows") or []
+    out = []
+    for key, limit, what in (("steady_ratio_wall", 1.05, "`fit` per step / plain jitted loop"),
+                             ("run_ratio_wall", 1.15, "`fit` whole run (compilation included) "
+                                                      "/ plain loop")):
+        vals = [(r[key], r["objective"]) for r in rows if key in r]
+        v, who = max(vals) if vals else (None, "")
+        out.append((what + " (worst objective)", limit, v, f"{who}", "fit_overhead"))
+    return out
+
+
+def _sampling_rows(res: dict) -> list[tuple]:
+    big = _get(res, "data", "per_step", "MLP 10->256->256->1") or {}
+    mcmc = _get(res, "data", "mcmc") or {}
+    ours, hmc = mcmc.get("ours MALA", {}), mcmc.get("NumPyro HMC(num_steps=1)", {})
+
+    def ratio(a: dict, b: dict, key: str) -> float | None:
+        return a[key] / b[key] if key in a and b.get(key) else None
+
+    return [
+        ("ULA per step / bare jitted ULA loop (10->256->256->1, 256 chains)", 1.05,
+         _get(big, "ours ULA", "ratio"), "", "sampling"),
+        ("MALA per step / NumPyro HMC(num_steps=1) per step, through MCMC", 1.0,
+         ratio(ours, hmc, "ms_per_step"), "", "sampling"),
+        ("MALA fixed per-run cost / HMC's (fresh MCMC, 10 + 10 steps)", 1.0,
+         ratio(ours, hmc, "fixed_cost_s"), "strictly smaller", "sampling"),
+    ]
+
+
+def _score_matching_rows(res: dict) -> list[tuple]:
+    flat = _get(res, "data", "flatness_last_over_first") or {}
+    return [(f"{name} SM cost per energy-gradient step, D=200 / D=2", 1.2, flat.get(key), "",
+             "score_matching") for name, key in (("sliced", "sliced"),
+                                                 ("denoising", "denoising"))]
+
+
+def _time_to_quality_rows(res: dict) -> list[tuple]:
+    out = []
+    for r in _get(res, "data", "rows") or []:
+        t = r.get("ours_time_to_quality_s")
+        refs = [r.get("ebmkit_s"), r.get("ebmkit_cpu_s"), r.get("issue_idle_s")]
+        vals = [t / v for v in refs if t is not None and v]
+        out.append((f"time to ebmkit's quality, {r['method']} / ebmkit's time (largest of "
+                    "wall, CPU, issue 17's idle)", 0.2, max(vals) if vals else None,
+                    "target not held" if t is None else "", "time_to_quality"))
+    return out
+
+
+SOURCES: dict[str, Callable[[dict], list[tuple]]] = {
+    "fit_overhead": _fit_rows, "sampling": _sampling_rows,
+    "score_matching": _score_matching_rows, "time_to_quality": _time_to_quality_rows}
+
+
+def rows() -> list[list[str]]:
+    """``[target, limit, measured, verdict, note, page, date]`` per target."""
+    table = []
+    for name, make in SOURCES.items():
+        res = _load(name)
+        for what, limit, value, note, page in (make(res) if res else [
+                (f"({name})", None, None, "", name)]):
+            strict = "strictly smaller" in note
+            verdict = ("not measured" if value is None else
+                       "met" if (value < limit if strict else value <= limit) else "missed")
+            table.append([what, "—" if limit is None else f"{'<' if strict else '<='} {limit:g}",
+                          "—" if value is None else f"{value:.3g}", verdict,
+                          note.replace("strictly smaller", ""),
+                          f"[{page}]({page}.md)", _get(res, "date") or "—"])
+    return table
+
+
+def main() -> str:
+    body = "\n".join("| " + " | ".join(r) + " |" for r in rows())
+    text = f"""# Performance scorecard
+
+Issue 17's targets, each with its latest measurement (`python benchmarks/scorecard.py`
+rebuilds this page from `benchmarks/results/*.json`; `python benchmarks/run.py` does it after
+every run). Verdicts are computed from the numbers; the pages linked say how each was
+measured, on what load, and why a target is missed. GPU rows: not measured (no GPU was lent to
+the sessions that ran these).
+
+| target | limit | measured | verdict | note | page | measured on |
+|---|---|---|---|---|---|---|
+{body}
+"""
+    OUT.write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    print(main())
