@@ -118,6 +118,9 @@ def test_adapter_without_search_keeps_the_given_step():
     init, _ = langevin_warmup_adapter(10, potential, find_step_size=False)
     st = init(z_info, jax.random.key(0), 0.3, mass_matrix_size=3)
     assert float(st.step_size) == pytest.approx(0.3)
+    assert st.rng_key is None  # the update splits no key (nothing after init draws one)
+    fixed, _ = langevin_warmup_adapter(10, potential, adapt_step_size=False)
+    assert fixed(z_info, jax.random.key(0), 0.3, mass_matrix_size=3).rng_key is None
     init_search, _ = langevin_warmup_adapter(10, potential)
     assert float(init_search(z_info, jax.random.key(0), 0.3, mass_matrix_size=3).step_size) \
         != pytest.approx(0.3)

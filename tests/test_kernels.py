@@ -56,6 +56,10 @@ def test_dense_mala_moments_and_adapted_metric(dense_run):
     assert inv_mm.shape == (4, 2, 2)
     corr = inv_mm[:, 0, 1] / np.sqrt(inv_mm[:, 0, 0] * inv_mm[:, 1, 1])
     assert np.all(corr > 0.5)  # the dense metric learned the strong correlation (0.95)
+    # the state keeps 0.5 log det M^-1 of the adapted metric (updated with it in warmup)
+    np.testing.assert_allclose(dense_run.last_state.log_det_sqrt,
+                               0.5 * np.linalg.slogdet(np.asarray(inv_mm))[1], rtol=1e-10)
+    assert dense_run.last_state.adapt_state.rng_key is None  # no key split per warmup step
 
 
 def test_extra_fields_reproduce_the_acceptance_ratio(dense_run):

@@ -219,6 +219,25 @@ def test_metric_factors_from_matrix_and_from_numpyro_adapt_state():
     assert jax.jit(lambda mm: mm.mul(jnp.ones(2)))(diag).shape == (2,)
 
 
+def test_metric_keeps_its_log_determinant():
+    from numpyro_ebm.infer.metric import Metric, make_metric
+
+    m = np.array([[2.0, 0.6], [0.6, 1.0]])
+    for inv_mm in (m, np.array([4.0, 0.25])):
+        metric = make_metric(inv_mm, 2)  # computed once, at construction
+        full = m if inv_mm.ndim == 2 else np.diag(inv_mm)
+        np.testing.assert_allclose(metric.log_det_sqrt, 0.5 * np.linalg.slogdet(full)[1],
+                                   rtol=1e-12)
+    # a given value is used as is (a sampling step takes no logarithms of the factor)
+    cached = Metric(jnp.full(2, 4.0), jnp.full(2, 2.0), jnp.full(2, 0.5), jnp.asarray(7.0))
+    assert float(cached.half_logdet(jnp.float64)) == 7.0
+    assert float(cached._replace(log_det_sqrt=None).half_logdet(jnp.float64)) == \
+        pytest.approx(2 * np.log(2.0))
+    assert cached._replace(log_det_sqrt=None).with_log_det().log_det_sqrt == \
+        pytest.approx(2 * np.log(2.0))
+    assert make_metric(None, 2).with_log_det() == Metric()
+
+
 def test_metropolis_hastings_rule():
     keys = jax.random.split(jax.random.key(9), 20_000)
     mh = jax.vmap(langevin.metropolis_hastings, in_axes=(0, None))

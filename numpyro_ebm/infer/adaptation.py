@@ -357,7 +357,8 @@ def langevin_warmup_adapter(
     """
     wa_init, wa_update = warmup_adapter(num_warmup, adapt_step_size=adapt_step_size, **kwargs)
     if not adapt_step_size:
-        return wa_init, wa_update
+        # no key in the state: NumPyro's update would split it every step for nothing
+        return lambda *args, **kw: wa_init(*args, **kw)._replace(rng_key=None), wa_update
     target = kwargs.get("target_accept_prob", 0.8)
     fast_target = jnp.maximum(target, FAST_TARGET_ACCEPT)
     find = partial(find_reasonable_step_size, potential_fn, temperature)
@@ -367,6 +368,10 @@ def langevin_warmup_adapter(
         if find_step_size:
             rng_key, key_ss = jax.random.split(rng_key)
         st = wa_init(z_info, rng_key, step_size, inverse_mass_matrix, mass_matrix_size)
+        # no key in the state: NumPyro's update splits it every step (a threefry program
+        # in every warmup step, 0.4 s of a sample loop's compile time) only to pass it to a
+        # step-size search at window ends, which we do not run
+        st = st._replace(rng_key=None)
         h = st.step_size
         if find_step_size:
             h = find(h, st.inverse_mass_matrix, z_info, key_ss)

@@ -61,7 +61,9 @@ class MALAState(NamedTuple):
     (``log q(z_prev | proposal)``), ``proposal`` (unconstrained, same pytree as ``z``),
     ``noise`` (the standard-normal innovation ``xi``, flattened), ``adapt_state`` (NumPyro's
     ``HMCAdaptState``; ``adapt_state.step_size`` is the Langevin ``h`` for the NEXT step),
-    ``rng_key`` and ``mean_accept_prob`` (running mean, reset after warmup).
+    ``rng_key``, ``mean_accept_prob`` (running mean, reset after warmup) and
+    ``log_det_sqrt`` (``0.5 log det M^-1`` of ``adapt_state``'s metric, kept with it: it
+    changes only when warmup adapts ``M^-1``, so a sampling step takes no logarithms of it).
     """
 
     i: Array
@@ -78,6 +80,7 @@ class MALAState(NamedTuple):
     adapt_state: HMCAdaptState
     rng_key: Array
     mean_accept_prob: Array
+    log_det_sqrt: Array
 
 
 ULAState = MALAState
@@ -257,6 +260,7 @@ class _LangevinKernel(MCMCKernel):
             forward_log_prob=zero, backward_log_prob=zero, proposal=params,
             noise=jnp.zeros_like(flat), adapt_state=wa_state, rng_key=key,
             mean_accept_prob=zero,
+            log_det_sqrt=from_adapt_state(wa_state).half_logdet(flat.dtype),
         ), key_search
 
     def _find_step_size(self, state: MALAState, key_search: PRNGKey, potential: Callable,
@@ -327,17 +331,19 @@ class _LangevinKernel(MCMCKernel):
         ad = state.adapt_state._replace(window_idx=window)
         current = langevin.LangevinState(state.z, state.potential_energy, state.z_grad)
         proposal = langevin.propose(key_prop, current, potential, ad.step_size,
-                                    from_adapt_state(ad), self._temperature)
+                                    from_adapt_state(ad, state.log_det_sqrt),
+                                    self._temperature)
         new, info = langevin.accept(key_acc, current, proposal, self._is_adjusted(i),
                                     self._max_delta_energy)
         _, wa_update = self._adapter(potential)
-        adapt_state = jax.lax.cond(
-            i < self._num_warmup,
-            lambda a: wa_update(i, info.acceptance_rate,
-                                (new.position, new.energy, new.energy_grad), a),
-            lambda a: a,
-            ad,
-        )
+
+        def adapt(args):
+            a = wa_update(i, info.acceptance_rate,
+                          (new.position, new.energy, new.energy_grad), args[0])
+            return a, from_adapt_state(a).half_logdet(state.log_det_sqrt.dtype)
+
+        adapt_state, log_det_sqrt = jax.lax.cond(
+            i < self._num_warmup, adapt, lambda args: args, (ad, state.log_det_sqrt))
         itr = i + 1
         n = jnp.where(i < self._num_warmup, itr, itr - self._num_warmup)
         mean_acc = state.mean_accept_prob + (info.acceptance_rate - state.mean_accept_prob) / n
@@ -347,7 +353,7 @@ class _LangevinKernel(MCMCKernel):
             diverging=info.diverging, log_accept_ratio=info.log_accept_ratio,
             forward_log_prob=info.forward_log_prob, backward_log_prob=info.backward_log_prob,
             proposal=info.proposal.position, noise=info.noise, adapt_state=adapt_state,
-            rng_key=rng_key, mean_accept_prob=mean_acc,
+            rng_key=rng_key, mean_accept_prob=mean_acc, log_det_sqrt=log_det_sqrt,
         )
 
     def sample(self, state: MALAState, model_args, model_kwargs) -> MALAState:

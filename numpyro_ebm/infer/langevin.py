@@ -192,7 +192,8 @@ def propose_with_noise(
     e_new, g_new_tree = jax.value_and_grad(energy_fn)(unravel(x_new))
     g_new, _ = ravel_pytree(g_new_tree)
     e_new = jnp.asarray(e_new, dtype)
-    finite = jnp.isfinite(e_new) & jnp.all(jnp.isfinite(g_new)) & jnp.all(jnp.isfinite(x_new))
+    # one reduction for both vectors (each reduction is a kernel launch in a compiled step)
+    finite = jnp.isfinite(e_new) & jnp.all(jnp.isfinite(g_new) & jnp.isfinite(x_new))
     # log q(x'|x): the forward residual is exactly scale * B xi.
     const = -n * jnp.log(scale) - metric.half_logdet(dtype) - 0.5 * n * math.log(2 * math.pi)
     fwd = -0.5 * jnp.sum(xi**2) + const

@@ -41,11 +41,16 @@ class Metric(NamedTuple):
         matrix for a dense one; ``None`` for the identity.
     inverse_sqrt_factor
         ``B^-1`` (same shape as ``B``); ``None`` for the identity.
+    log_det_sqrt
+        ``log |det B| = 0.5 log det M^-1`` if already known (:func:`make_metric` computes
+        it once; a sampling loop with a fixed metric then takes no logarithms of ``B``),
+        or ``None`` (computed by :meth:`half_logdet` at each call).
     """
 
     inverse_mass_matrix: Array | None = None
     sqrt_factor: Array | None = None
     inverse_sqrt_factor: Array | None = None
+    log_det_sqrt: Array | None = None
 
     @property
     def is_dense(self) -> bool:
@@ -74,8 +79,16 @@ class Metric(NamedTuple):
         """``0.5 log det M^-1 = log |det B|`` (``B`` is triangular or diagonal)."""
         if self.sqrt_factor is None:
             return jnp.zeros((), dtype)
+        if self.log_det_sqrt is not None:
+            return jnp.asarray(self.log_det_sqrt).astype(dtype)
         d = jnp.diagonal(self.sqrt_factor) if self.is_dense else self.sqrt_factor
         return jnp.sum(jnp.log(jnp.abs(d))).astype(dtype)
+
+    def with_log_det(self) -> Metric:
+        """This metric with ``log_det_sqrt`` computed (once, here)."""
+        if self.sqrt_factor is None or self.log_det_sqrt is not None:
+            return self
+        return self._replace(log_det_sqrt=self.half_logdet(self.sqrt_factor.dtype))
 
 
 def check_inverse_mass_matrix(value: Any, name: str = "inverse_mass_matrix") -> None:
@@ -123,26 +136,27 @@ def make_metric(inverse_mass_matrix: Any, size: int, dtype: Any = None) -> Metri
         check_inverse_mass_matrix(inverse_mass_matrix)
     if m.shape == (size,):
         root = jnp.sqrt(m)
-        return Metric(m, root, 1.0 / root)
+        return Metric(m, root, 1.0 / root).with_log_det()
     if m.shape == (size, size):
         chol = jnp.linalg.cholesky(m)
         inv = jax.scipy.linalg.solve_triangular(chol, jnp.eye(size, dtype=m.dtype), lower=True)
-        return Metric(m, chol, inv)
+        return Metric(m, chol, inv).with_log_det()
     raise ValueError(
         f"inverse_mass_matrix must be None, a vector of size {size} or a ({size}, {size}) "
         f"matrix (size = number of flattened coordinates); got shape {m.shape}"
     )
 
 
-def from_adapt_state(adapt_state: Any) -> Metric:
+def from_adapt_state(adapt_state: Any, log_det_sqrt: Any = None) -> Metric:
     """The metric of NumPyro's ``HMCAdaptState`` (no factorisation per step).
 
     NumPyro stores ``S = mass_matrix_sqrt_inv`` with ``S^T S = M^-1`` (dense) or
     ``S = sqrt(M^-1)`` (diagonal), and ``mass_matrix_sqrt = S^-1``; so ``B = S^T`` and
-    ``B^-1 = (S^-1)^T``.
+    ``B^-1 = (S^-1)^T``. ``log_det_sqrt``: ``0.5 log det M^-1`` if the caller has it cached
+    (see :class:`Metric`).
     """
     inv = adapt_state.inverse_mass_matrix
     s, s_inv = adapt_state.mass_matrix_sqrt_inv, adapt_state.mass_matrix_sqrt
     if jnp.ndim(inv) == 2:
-        return Metric(inv, s.T, s_inv.T)
-    return Metric(inv, s, s_inv)
+        return Metric(inv, s.T, s_inv.T, log_det_sqrt)
+    return Metric(inv, s, s_inv, log_det_sqrt)
