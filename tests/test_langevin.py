@@ -270,18 +270,49 @@ def test_accept_is_the_one_path_of_both_steps():
     energy = lambda x: 0.5 * jnp.sum(x**2)
     state = langevin.init(jnp.array([0.4, -0.3]), energy)
     key = jax.random.key(11)
-    k_prop, k_acc = jax.random.split(key)
-    prop = langevin.propose(k_prop, state, energy, 0.8)
+    prop = langevin.propose(key, state, energy, 0.8)
     assert isinstance(prop, langevin.LangevinProposal)
+    xi, log_u = langevin.draw_step_noise(key, state.position)  # one draw for both
+    np.testing.assert_array_equal(prop.noise, xi)
     for adjusted, step in ((True, langevin.mala_step), (False, langevin.ula_step)):
-        new, info = langevin.accept(k_acc, state, prop, adjusted)
+        new, info = langevin.accept(None, state, prop, adjusted, log_uniform=log_u)
         new2, info2 = step(key, state, energy, 0.8)
         jax.tree.map(np.testing.assert_array_equal, (new, info), (new2, info2))
 
 
+def test_step_noise_is_standard_normal_and_its_log_uniform_uniform():
+    keys = jax.random.split(jax.random.key(4), 20_000)
+    xi, log_u = jax.vmap(langevin.draw_step_noise, in_axes=(0, None))(keys, jnp.zeros(3))
+    assert xi.shape == (20_000, 3) and log_u.shape == (20_000,)
+    n = keys.shape[0]
+    u = np.exp(np.asarray(log_u))
+    assert np.all((u > 0) & (u <= 1))
+    for q in (0.1, 0.5, 0.9):  # P(u < q) = q within 5 MCSE
+        assert abs(np.mean(u < q) - q) < 5 * np.sqrt(q * (1 - q) / n)
+    assert abs(np.mean(u) - 0.5) < 5 * np.sqrt(1 / 12 / n)
+    assert np.all(np.abs(np.mean(xi, 0)) < 5 / np.sqrt(n))
+    assert np.all(np.abs(np.var(xi, 0) - 1) < 5 * np.sqrt(2 / n))
+    # u is independent of xi: no correlation with xi or xi^2 beyond 5 standard errors
+    for v in (np.asarray(xi), np.asarray(xi) ** 2):
+        corr = [np.corrcoef(u, v[:, j])[0, 1] for j in range(3)]
+        assert np.all(np.abs(corr) < 5 / np.sqrt(n))
+    # the accept rule with the given log u: acceptance 0.3 for a ratio of 0.3
+    acc, _ = jax.vmap(lambda lu: langevin.metropolis_hastings(
+        None, jnp.log(0.3), log_uniform=lu))(log_u)
+    assert abs(float(np.mean(acc)) - 0.3) < 5 * np.sqrt(0.3 * 0.7 / n)
+
+
+def test_metropolis_hastings_needs_exactly_one_source_of_randomness():
+    with pytest.raises(ValueError, match="exactly one of key and log_uniform"):
+        langevin.metropolis_hastings(None, jnp.log(0.3))
+    with pytest.raises(ValueError, match="exactly one of key and log_uniform"):
+        langevin.metropolis_hastings(jax.random.key(0), jnp.log(0.3),
+                                     log_uniform=jnp.log(0.5))
+
+
 @pytest.mark.parametrize("key", [jax.random.key(5), jax.random.PRNGKey(5)])
 def test_one_key_gives_ula_and_mala_the_same_proposal(key):
-    # both steps split the key the same way (first half: the noise), so ULA's move is the
+    # both steps draw their noise from the key the same way, so ULA's move is the
     # proposal MALA accepts or rejects; with a huge step MALA rejects and stays
     energy = lambda x: 0.5 * jnp.sum(x**2)
     state = langevin.init(jnp.array([0.4, -0.3, 1.2]), energy)

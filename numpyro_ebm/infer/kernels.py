@@ -326,20 +326,29 @@ class _LangevinKernel(MCMCKernel):
     def _step(self, state: MALAState, i, window, model_args, model_kwargs) -> MALAState:
         """One transition of one chain; ``i`` and ``window`` may be unbatched under vmap."""
         potential = self.get_potential_fn(model_args, model_kwargs)
-        # one split per step (each threefry call is a sizeable piece of the compiled loop)
-        rng_key, key_prop, key_acc = random.split(state.rng_key, 3)
+        # two random-number calls per step, a split and one draw for both the proposal and
+        # the accept step (each call is a loop of its own in the compiled step)
+        rng_key, key_step = random.split(state.rng_key)
+        xi, log_u = langevin.draw_step_noise(key_step, state.z)
         ad = state.adapt_state._replace(window_idx=window)
         current = langevin.LangevinState(state.z, state.potential_energy, state.z_grad)
-        proposal = langevin.propose(key_prop, current, potential, ad.step_size,
-                                    from_adapt_state(ad, state.log_det_sqrt),
-                                    self._temperature)
-        new, info = langevin.accept(key_acc, current, proposal, self._is_adjusted(i),
-                                    self._max_delta_energy)
+        proposal = langevin.propose_with_noise(xi, current, potential, ad.step_size,
+                                               from_adapt_state(ad, state.log_det_sqrt),
+                                               self._temperature)
+        new, info = langevin.accept(None, current, proposal, self._is_adjusted(i),
+                                    self._max_delta_energy, log_uniform=log_u)
         _, wa_update = self._adapter(potential)
 
         def adapt(args):
-            a = wa_update(i, info.acceptance_rate,
-                          (new.position, new.energy, new.energy_grad), args[0])
+            a, t = args[0], i
+            if not self._dense_mass:
+                # per chain (batched under vmap), NumPyro's Welford and window-end branches
+                # become selects: elementwise for a diagonal metric, and cheaper to compile
+                # than branches nested in this one; a dense metric keeps its branches (a
+                # Cholesky factorisation in every warmup step would cost more than it saves)
+                a, t = a._replace(window_idx=state.adapt_state.window_idx), state.i
+            a = wa_update(t, info.acceptance_rate,
+                          (new.position, new.energy, new.energy_grad), a)
             return a, from_adapt_state(a).half_logdet(state.log_det_sqrt.dtype)
 
         adapt_state, log_det_sqrt = jax.lax.cond(

@@ -48,6 +48,7 @@ __all__ = [
     "init",
     "propose",
     "propose_with_noise",
+    "draw_step_noise",
     "metropolis_hastings",
     "accept",
     "mala_step",
@@ -153,10 +154,27 @@ def propose(
     gradient) gets ``log_accept_ratio = -inf`` and ``is_finite = False``; so does a NaN
     ratio (for example from a non-finite current energy): it can never be accepted.
     """
-    x, _ = ravel_pytree(state.position)
-    xi = jax.random.normal(key, x.shape, x.dtype)
+    xi, _ = draw_step_noise(key, state.position)
     return propose_with_noise(xi, state, energy_fn, step_size, inverse_mass_matrix,
                               temperature)
+
+
+def draw_step_noise(key: PRNGKey, position: PyTree) -> tuple[Array, Array]:
+    """One step's random numbers from one key, in one draw: ``(xi, log_uniform)``.
+
+    Draws ``n + 2`` standard normals (``n`` flattened coordinates of ``position``): the
+    first ``n`` are the innovation ``xi`` of the proposal, the last two, ``a`` and ``b``,
+    give the accept step's ``log u = -(a^2 + b^2) / 2``. ``a^2 + b^2`` is chi-square with
+    two degrees of freedom, i.e. exponential with mean 2, so ``u = exp(-(a^2 + b^2) / 2)``
+    is uniform on ``(0, 1]`` and independent of ``xi``. One random-number call per step
+    (rather than a key split, then a normal and a uniform draw: each call is a loop of
+    its own in a compiled step); :func:`propose`, :func:`mala_step` and :func:`ula_step`
+    draw this way, so one key gives them the same proposal.
+    """
+    x, _ = ravel_pytree(position)
+    n = x.shape[0]
+    draws = jax.random.normal(key, (n + 2,), x.dtype)
+    return draws[:n], -0.5 * (draws[n] ** 2 + draws[n + 1] ** 2)
 
 
 def propose_with_noise(
@@ -209,17 +227,31 @@ def propose_with_noise(
     return LangevinProposal(new_state, xi, fwd, bwd, log_ratio, finite)
 
 
-def metropolis_hastings(key: PRNGKey, log_accept_ratio: Array) -> tuple[Array, Array]:
+def metropolis_hastings(
+    key: PRNGKey | None, log_accept_ratio: Array, *, log_uniform: Array | None = None,
+) -> tuple[Array, Array]:
     """The Metropolis-Hastings decision: ``(is_accepted, acceptance_rate)``.
 
-    Accepts with probability ``min(1, exp(log_accept_ratio))``; a NaN or ``-inf`` ratio
+    Accepts with probability ``min(1, exp(log_accept_ratio))``: ``log u < log_accept_ratio``
+    with ``u`` uniform on ``(0, 1)``, drawn from ``key``, or given as ``log_uniform`` (as
+    :func:`draw_step_noise` makes it; then ``key`` is ``None``). A NaN or ``-inf`` ratio
     rejects. This is the one accept rule of the library (MALA, the ULA kernel's metropolised
     warmup, replica swaps).
+
+    Raises
+    ------
+    ValueError
+        If both or neither of ``key`` and ``log_uniform`` are given.
     """
+    if (key is None) == (log_uniform is None):
+        raise ValueError("metropolis_hastings: give exactly one of key and log_uniform; got "
+                         f"key={'None' if key is None else 'a key'}, log_uniform="
+                         f"{'None' if log_uniform is None else 'an array'}")
     log_ratio = jnp.where(jnp.isnan(log_accept_ratio), -jnp.inf, log_accept_ratio)
     rate = jnp.exp(jnp.minimum(log_ratio, 0.0))
-    u = jax.random.uniform(key, jnp.shape(log_ratio), rate.dtype)
-    return jnp.log(u) < log_ratio, rate
+    if log_uniform is None:
+        log_uniform = jnp.log(jax.random.uniform(key, jnp.shape(log_ratio), rate.dtype))
+    return log_uniform < log_ratio, rate
 
 
 def accept(
@@ -228,13 +260,16 @@ def accept(
     proposal: LangevinProposal,
     adjusted: Any = True,
     max_delta_energy: Any = DEFAULT_MAX_DELTA_ENERGY,
+    *,
+    log_uniform: Array | None = None,
 ) -> tuple[LangevinState, LangevinInfo]:
     """Next state from ``state`` and its ``proposal``, with or without the MH correction.
 
     Parameters
     ----------
     key
-        PRNG key of the accept draw; unused (may be ``None``) when ``adjusted`` is ``False``.
+        PRNG key of the accept draw; ``None`` when ``log_uniform`` is given or when
+        ``adjusted`` is ``False`` (then unused).
     state
         The current state (position, potential energy and its gradient).
     proposal
@@ -246,6 +281,8 @@ def accept(
     max_delta_energy
         ``info.diverging`` flags a non-finite proposal or ``log_accept_ratio <
         -max_delta_energy``.
+    log_uniform
+        The accept draw's ``log u`` (from :func:`draw_step_noise`) instead of ``key``.
 
     Returns
     -------
@@ -256,7 +293,8 @@ def accept(
     if is_concrete(adjusted) and not bool(np.asarray(adjusted)):  # False, 0, np.False_
         moved = proposal.is_finite
     else:
-        mh_accepted, rate = metropolis_hastings(key, proposal.log_accept_ratio)
+        mh_accepted, rate = metropolis_hastings(key, proposal.log_accept_ratio,
+                                                log_uniform=log_uniform)
         moved = proposal.is_finite & jnp.where(adjusted, mh_accepted, True)
     new_state = optax.tree_utils.tree_where(moved, proposal.state, state)
     diverging = ~proposal.is_finite | (proposal.log_accept_ratio < -max_delta_energy)
@@ -303,9 +341,10 @@ def mala_step(
     -------
     ``(new_state, info)`` with :class:`LangevinInfo`.
     """
-    k_prop, k_acc = jax.random.split(key)
-    proposal = propose(k_prop, state, energy_fn, step_size, inverse_mass_matrix, temperature)
-    return accept(k_acc, state, proposal, True, max_delta_energy)
+    xi, log_u = draw_step_noise(key, state.position)
+    proposal = propose_with_noise(xi, state, energy_fn, step_size, inverse_mass_matrix,
+                                  temperature)
+    return accept(None, state, proposal, True, max_delta_energy, log_uniform=log_u)
 
 
 def ula_step(
@@ -322,9 +361,8 @@ def ula_step(
     Same move and arguments as :func:`mala_step`, without the accept step.
     ``info.log_accept_ratio`` is the ratio MALA *would* have used, so diagnostics can
     measure ULA's discretisation bias; ``info.acceptance_rate`` is its ``min(1, e^R)``.
-    The key is split as in :func:`mala_step` (the first half draws the noise), so one key
-    gives ULA and MALA the same proposal.
+    The noise is drawn as in :func:`mala_step` (:func:`draw_step_noise`, no key split), so
+    one key gives ULA and MALA the same proposal.
     """
-    k_prop, _ = jax.random.split(key)
-    proposal = propose(k_prop, state, energy_fn, step_size, inverse_mass_matrix, temperature)
+    proposal = propose(key, state, energy_fn, step_size, inverse_mass_matrix, temperature)
     return accept(None, state, proposal, False, max_delta_energy)
