@@ -173,7 +173,10 @@ def draw_step_noise(key: PRNGKey, position: PyTree) -> tuple[Array, Array]:
     """
     x, _ = ravel_pytree(position)
     n = x.shape[0]
-    draws = jax.random.normal(key, (n + 2,), x.dtype)
+    # the barrier keeps XLA from fusing the generator into each of the draw's consumers
+    # (the proposal, |xi|^2, log u): it recomputed the random numbers in each of them, and
+    # MALA on a 2->128->128->1 energy took 1.27x a bare ULA step instead of 0.97x
+    draws = jax.lax.optimization_barrier(jax.random.normal(key, (n + 2,), x.dtype))
     return draws[:n], -0.5 * (draws[n] ** 2 + draws[n + 1] ** 2)
 
 
