@@ -265,7 +265,7 @@ def run_ours(name: str, spec: dict, train: np.ndarray, test: np.ndarray) -> dict
     energy_fn, params = ebm.mlp_energy(jax.random.key(3), 2, HIDDEN,
                                        context_dim=1 if conditional else 0, dtype=jnp.float32)
     evaluate = _evaluator(energy_fn, conditional, test)
-    curve, spent, cpu, res = [], 0.0, 0.0, None
+    curve, cpu_curve, spent, cpu, res = [], [], 0.0, 0.0, None
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / "run.npz"
         for steps in spec["checkpoints"]:
@@ -279,9 +279,11 @@ def run_ours(name: str, spec: dict, train: np.ndarray, test: np.ndarray) -> dict
             cpu += time.process_time() - c0
             ll, logp = evaluate(res.params)
             curve.append([steps, spent, float(ll)])
-            print(f"  ours {name}: step {steps} {spent:.2f}s LL {float(ll):.3f}", flush=True)
-    out = {"curve": curve, "seconds": spent, "cpu_seconds": cpu, "logp": np.asarray(logp),
-           "settings": spec["about"],
+            cpu_curve.append([steps, cpu, float(ll)])
+            print(f"  ours {name}: step {steps} {spent:.2f}s (CPU {cpu:.2f}s) LL {float(ll):.3f}",
+                  flush=True)
+    out = {"curve": curve, "cpu_curve": cpu_curve, "seconds": spent, "cpu_seconds": cpu,
+           "logp": np.asarray(logp), "settings": spec["about"],
            "ais": ais_bracket(energy_fn, res.params, conditional, test, np.asarray(logp))}
     if conditional:
         draws, secs = anneal_ours(energy_fn, res.params)
@@ -373,7 +375,7 @@ def main(quick: bool = False, rerun_ebmkit: bool = False) -> None:
             v["anneal"].update(draw_quality(v["anneal"].pop("draws"), test))
     for k, v in cached.items():
         kit[k] = {**v, "cached": True}
-    rows, curves = [], {}
+    rows, curves, cpu_curves = [], {}, {}
     for name in methods:
         k = kit.get(name)
         if not isinstance(k, dict) or "curve" not in k:
@@ -387,7 +389,8 @@ def main(quick: bool = False, rerun_ebmkit: bool = False) -> None:
                     "ours_cpu_s": mine["cpu_seconds"],
                     "settings": mine["settings"], "published_bracket": PUBLISHED_BRACKET[name],
                     "issue_idle_s": ISSUE_IDLE_S[name], "ours_ais_bracket": mine["ais"]})
-        _score(row, mine["curve"])
+        _score(row, mine["curve"], mine["cpu_curve"])
+        cpu_curves[f"numpyro_ebm {name}"] = mine["cpu_curve"]
         for who, d in (("ours", mine), ("ebmkit", k)):
             if "anneal" in d:
                 row[f"{who}_anneal"] = d["anneal"]
@@ -407,7 +410,8 @@ def main(quick: bool = False, rerun_ebmkit: bool = False) -> None:
     load = f"{load0:.1f}/{os.getloadavg()[0]:.1f} (this run)"
     write_results("time_to_quality", TITLE,
                   {"quick": quick, "ebmkit_config": cfg, "ebmkit": kit_store, "rows": rows,
-                   "curves": curves, "load": load}, page(rows, kit_store, fig, load),
+                   "curves": curves, "cpu_curves": cpu_curves, "load": load},
+                  page(rows, kit_store, fig, load),
                   quick_means=QUICK_MEANS)
 
 
@@ -448,17 +452,24 @@ def figure(curves: dict, targets: dict[str, float]) -> str | None:
 
 
 def _ratios(r: dict) -> dict[str, float | None]:
-    """Our time to target over ebmkit's: wall time here, CPU time here (1 torch thread: its
-    time had it not waited for the cores), and its idle time quoted in issue 17."""
-    t = r.get("ours_time_to_quality_s")
-    refs = {"wall": r.get("ebmkit_s"), "CPU": r.get("ebmkit_cpu_s"),
-            "issue 17": r.get("issue_idle_s", ISSUE_IDLE_S.get(r["method"]))}
-    return {k: None if t is None or not v else t / v for k, v in refs.items()}
+    """Our time to target over ebmkit's time: wall over wall here (both carry the load of
+    their moment), CPU over CPU here (each library's own work: a single-threaded process on
+    these programs, so its CPU time is its time on an idle core), and our CPU time over
+    ebmkit's idle time quoted in issue 17."""
+    t, c = r.get("ours_time_to_quality_s"), r.get("ours_cpu_time_to_quality_s")
+    idle = r.get("issue_idle_s", ISSUE_IDLE_S.get(r["method"]))
+    pairs = {"wall/wall": (t, r.get("ebmkit_s")), "CPU/CPU": (c, r.get("ebmkit_cpu_s")),
+             "CPU/idle": (c, idle)}
+    return {k: None if a is None or not b else a / b for k, (a, b) in pairs.items()}
 
 
 def _strict(r: dict) -> float | None:
-    """The verdict's ratio: the largest of the three (None if the target was not held)."""
-    vals = [v for v in _ratios(r).values() if v is not None]
+    """The verdict's ratio: the larger of CPU/CPU and CPU/idle (the measures that other
+    processes' load does not move); the largest ratio measured where no CPU times were
+    recorded. None if the target was not held."""
+    rat = _ratios(r)
+    vals = [v for k, v in rat.items() if k != "wall/wall" and v is not None] or [
+        v for v in rat.values() if v is not None]
     return max(vals) if vals and r.get("ours_time_to_quality_s") is not None else None
 
 
@@ -472,9 +483,20 @@ def _caveats(rows: list[dict], load: str) -> str:
         lines.append(
             f"* ebmkit's wall time was {f(min(w))}-{f(max(w))}x its CPU time in this run "
             f"({', '.join(r['method'] for r in fresh)}): above 1 means it waited for the "
-            "cores. A method is judged by the largest of three ratios: against ebmkit's wall "
-            "time and CPU time here, and against its idle time quoted in issue 17. Our time "
-            "is wall time.")
+            "cores.")
+    ours_w = [(r["ours_time_to_quality_s"], r["ours_cpu_time_to_quality_s"]) for r in rows
+              if r.get("ours_time_to_quality_s") and r.get("ours_cpu_time_to_quality_s")]
+    if ours_w:
+        w = [a / b for a, b in ours_w]
+        lines.append(
+            f"* Our wall time to target was {f(min(w))}-{f(max(w))}x our CPU time. XLA runs "
+            "these small programs on one thread (1000 NCE steps: 0.96 s wall, 0.96 s CPU, "
+            "measured 2026-11-30), so CPU time is each library's time on an idle core, and "
+            "wall time above "
+            "it is time spent waiting for the cores, which other jobs' load takes from the "
+            "two libraries unequally (ebmkit's one torch thread against XLA's pool). The "
+            "verdict is the larger of our CPU time over ebmkit's CPU time here and over its "
+            "idle time quoted in issue 17; wall over wall is shown beside them.")
     mine = [r for r in rows if r.get("ours_first_s") is not None]
     if mine:
         shares = [(r["method"], r["ours_first_s"], r["ours_time_to_quality_s"]) for r in mine
@@ -533,13 +555,14 @@ def page(rows: list[dict], kit: dict, fig: str | None, load: str = "not recorded
 
     times = markdown_table(
         ["method", "target LL", "ebmkit s wall / CPU (6000 steps)", "issue 17 idle s",
-         "ours: time to target (s)", "ratio wall / CPU / idle", "verdict (<= 0.2)"],
+         "ours: time to target, wall / CPU (s)", "ratio wall/wall, CPU/CPU, CPU/idle",
+         "verdict (<= 0.2)"],
         [[r["method"], f(r["target_ll"]),
           f"{f(r['ebmkit_s'])} / {f(r.get('ebmkit_cpu_s'))}"
           + (" (cached)" if r["ebmkit_cached"] else ""),
           f(r.get("issue_idle_s", ISSUE_IDLE_S.get(r["method"]))),
-          f(r.get("ours_time_to_quality_s")),
-          " / ".join(f(v, "{:.3f}") for v in _ratios(r).values()),
+          f"{f(r.get('ours_time_to_quality_s'))} / {f(r.get('ours_cpu_time_to_quality_s'))}",
+          ", ".join(f(v, "{:.3f}") for v in _ratios(r).values()),
           "missed" if _strict(r) is None or _strict(r) > 0.2 else f"met ({_strict(r):.3f})"]
          for r in rows])
     quality = markdown_table(
@@ -567,8 +590,8 @@ def page(rows: list[dict], kit: dict, fig: str | None, load: str = "not recorded
             f"our test LL ({r['ours_final_ll']:.3f} at the end) did not reach and hold the "
             f"target {r['target_ll']:.3f} within our {r['ours_s']:.1f} s"
             if r.get("ours_time_to_quality_s") is None
-            else f"{_strict(r):.2f}x ebmkit's time ({r['ours_time_to_quality_s']:.1f} s), "
-                 "above the 0.2 target")
+            else f"{_strict(r):.2f}x ebmkit's time (our {r['ours_time_to_quality_s']:.1f} s "
+                 "wall), above the 0.2 target")
         for r in lose) or ("* nowhere in time to quality: every method reached and held "
                            "ebmkit's quality in <= 0.2x its time by all three measures")
     below = [r for r in rows if r.get("ours_ais_bracket")
@@ -628,7 +651,8 @@ def rescore() -> None:
     stored = json.loads(path.read_text())
     data = stored["data"]
     for r in data["rows"]:
-        _score(r, data["curves"][f"numpyro_ebm {r['method']}"])
+        key = f"numpyro_ebm {r['method']}"
+        _score(r, data["curves"][key], data.get("cpu_curves", {}).get(key))
     fig = figure(data["curves"], {r["method"]: r["target_ll"] for r in data["rows"]})
     write_results("time_to_quality", TITLE, data,
                   page(data["rows"], data["ebmkit"], fig, data.get("load", "not recorded")),
@@ -637,10 +661,13 @@ def rescore() -> None:
                   quick_means=QUICK_MEANS)
 
 
-def _score(row: dict, curve: list) -> None:
-    """Target, time to target, ratio and the checkpoint numbers of one row (in place)."""
+def _score(row: dict, curve: list, cpu_curve: list | None = None) -> None:
+    """Target, time to target (wall, and CPU when recorded), ratio and the checkpoint numbers
+    of one row (in place)."""
     name = row["method"]
     target = max(row["ebmkit_ll"], PUBLISHED[name])
+    if cpu_curve:
+        row["ours_cpu_time_to_quality_s"] = time_to(cpu_curve, target)
     t = time_to(curve, target)
     at = next((ll for _, wall, ll in curve if wall == t), None)
     row.update({"published_ll": PUBLISHED[name], "target_ll": target,
