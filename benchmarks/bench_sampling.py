@@ -214,8 +214,8 @@ def verdict(per_step: dict, mcmc: dict) -> str:
         "**Targets.** "
         f"ULA on the 10->256->256->1 energy: {ula:.3f}x the bare loop (target <= 1.05: "
         f"{_met(ula <= 1.05)}); the bare loop with one key per chain is {keyed:.3f}x. "
-        "Each chain draws its noise and its accept step's uniform in one random-number "
-        "call from its own key (`draw_step_noise`: no key split per step). The kernel's "
+        "Each chain draws its noise in one random-number call from its own key "
+        "(`draw_step_noise`: no key split per step). The kernel's "
         "non-finite guard (a proposal with a NaN/inf position, energy or gradient is not "
         "taken: a select between the proposal and the current state after one finiteness "
         f"reduction) stays; without it the same step is {unguarded:.3f}x "
@@ -263,7 +263,10 @@ def verdict(per_step: dict, mcmc: dict) -> str:
         "for a search we do not run: 0.4 s of the sample loop's compile); the metric's log "
         "determinant is kept in the state and recomputed only in warmup (a logarithm over "
         "the metric in every step was 8% of MALA's step); one random-number call per chain "
-        "and step for ULA, two for MALA (were two and three); with a diagonal metric the "
+        "and step for the functional ULA step (was two; `draw_step_noise`), while the MALA "
+        "kernel keeps its three (its one-draw version, two calls, changed the warmup's "
+        "floating-point rounding enough that sharded and single-device chains no longer "
+        "agreed to 1e-9, tests/test_sharding.py); with a diagonal metric the "
         "adapter's inner branches are selects (about 0.1 s of compile). Before: 1.49x "
         "HMC's fixed cost, 1.05x its step, ULA 1.07x the bare loop (2026-11-30 00:04).\n")
     return text
