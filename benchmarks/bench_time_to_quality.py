@@ -598,6 +598,13 @@ def page(rows: list[dict], kit: dict, fig: str | None, load: str = "not recorded
         f"\n* **{r['method']}**, final quality by AIS: our bracket "
         f"{bracket(r['ours_ais_bracket'])} lies below ebmkit's published "
         f"{bracket(r.get('published_bracket', PUBLISHED_BRACKET[r['method']]))}" for r in below)
+    for r in rows:  # annealed sampling of NCSN: each measure where ebmkit's draws are closer
+        a, b = r.get("ours_anneal"), r.get("ebmkit_anneal")
+        where += "".join(
+            f"\n* **{r['method']}**, annealed Langevin draws: {name} {a[key]:.3g} against "
+            f"ebmkit's {b[key]:.3g} (lower is closer to the test points)"
+            for key, name in (("mmd2", "MMD^2"), ("frechet", "Frechet distance"))
+            if a and b and a[key] > b[key])
     return f"""Two moons (noise 0.1, centred as ebmkit's), {N_TRAIN} training and {N_TEST} test
 points, MLP 2 -> 128 -> 128 -> 1 with SiLU. ebmkit 0.16.0 (torch 2.13.0 CPU, 1 thread, its own
 virtual environment) runs {STEPS} steps of each method with batch {BATCH} and Adam {LR:g},
