@@ -223,7 +223,7 @@ def _load(load: tuple[float, float] | None) -> str:
     if load is None:
         return ""
     return (f" 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end "
-            f"of this run (2 cores, other processes niced): ratios of one run, interleaved, "
+            f"of this run (2 shared cores, other jobs running): ratios of one run, interleaved, "
             f"minimum of repeats; the absolute times are slower than on an idle machine.")
 
 
