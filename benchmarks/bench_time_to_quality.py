@@ -495,9 +495,9 @@ def _caveats(rows: list[dict], load: str) -> str:
             "thread. So other jobs' load takes more from our wall time than from ebmkit's "
             "(under a load of 2-3 our wall times to target rose by a third to a half in "
             "two runs of these settings on 2026-11-30, to ratios of 0.22-0.25), and a "
-            "verdict needs a quiet machine: the load of this run is stated below. The verdict is the largest "
-            "of our wall time over ebmkit's wall time here, its CPU time here and its "
-            "time quoted in issue 17.")
+            "verdict needs a quiet machine: the load of this run is stated below. The "
+            "verdict is the largest of our wall time over ebmkit's wall time here, its CPU "
+            "time here and its time quoted in issue 17.")
     mine = [r for r in rows if r.get("ours_first_s") is not None]
     if mine:
         shares = [(r["method"], r["ours_first_s"], r["ours_time_to_quality_s"]) for r in mine
