@@ -195,27 +195,26 @@ once per chunk; only a chunk with a bad step is rerun under the per-step guard (
 selects between old and new state at every step: that is what the guard cost before, about
 10-20% per step on NCE).
 
-Per run, `fit` compiles three programs where the plain loop compiles one: its chunk loop (a
-`while_loop` with per-step records and the epoch shuffle), one start-up function (every key
-the run draws outside the chunk and the batch for `objective.init`) and `optimizer.init`
-(~0.05 s); its argument checks read the data once. Counted with
-`jax.config.update("jax_log_compiles", True)` and the optimized HLO of the chunk (NCE):
-before this round, 8 programs against the plain loop's 6 (the result key was split and
-unstacked eagerly at the end, two programs of 0.2-0.5 s each) and a chunk of 4,711 HLO lines
-against the plain scan's 2,995. Three things made the chunk big: the NaN check of the final
-state as one reduction per leaf (~500 lines; now one test per dtype on the concatenated
-leaves), `jax.random.permutation` (two rounds of sorts, ~600 lines), and a second hash for
-the retry key after a rollback (now the skip count is folded into the step number). The
-chunk is now about 4,000 lines, and `fit` compiles 6 programs, as many as the plain loop.
-Since 2026-11-29 the epoch shuffle is one `argsort` of N random 32-bit words (one sort where
-`jax.random.permutation` sorts twice; the chunk's HLO 3,426 lines): on the 2000-step
---quick run it brought NCE from 1.30 to 1.21 and left DSM at 1.20 (load ~4, with another
-engineer's jobs running). With `jax_log_compiles` on a cold 2000-step DSM run, XLA's own
-compilation is about equal for the two (plain scan 1.25 s; fit's chunk 1.0-1.9 s between
-runs, its start-up function 0.2-0.4 s, `optimizer.init` 0.05 s); what is left is tracing
-and Python set-up (argument checks, `objective.init`, the energy check, tracing the chunk's
-`while_loop`), 0.3-0.9 s. It is a fixed cost: at the issue's 6000 steps (the full run of
-this benchmark) it is a third as large a share as at 2000.
+Per run (the current state, 2026-11-30): `fit` compiles its chunk loop (a `while_loop` with
+per-step records and the epoch shuffle), one start-up program (every key the run draws
+outside the chunk and the batch for `objective.init`; NCE and FCE add their starting-`log Z`
+program) and `optimizer.init` (~0.05 s); its argument checks read the data once. With
+`jax_log_compiles`, XLA's own compilation of fit's chunk is close to the plain scan's
+(NCE on a quiet machine: chunk ~1.1 s, start-up programs ~0.5 s); the rest of the fixed cost
+is tracing and Python set-up (argument checks, `objective.init`, the energy check, tracing
+the chunk), 0.3-0.9 s. The chunk traces one step once (its record shapes come from the trace
+the loop body reuses). It is a fixed cost: at 6000 steps it is a third as large a share as
+at 2000. Merging the start-up programs into one compiled no faster (measured 2026-11-30: the
+cost is in what they compute, not per program). The "compile" columns are cold run minus
+warm run, so they also hold whatever else differs between the two runs: on 2026-11-30 PCD-5's
+fit column read 6.4 s while `jax_log_compiles` on a cold PCD-5 `fit` showed 1.9 s of XLA
+compilation, `objective.init` took 0.3 s and no guarded chunk ran; the rest is not explained.
+
+History: before 2026-11-29 `fit` compiled 8 programs against the plain loop's 6 and its
+chunk had 4,711 HLO lines against the plain scan's 2,995 (the final NaN check as one
+reduction per leaf, `jax.random.permutation`'s two rounds of sorts, a second hash for the
+retry key); those became one test per dtype, one `argsort` of N random words per epoch and a
+skip count folded into the step number (chunk 3,426 lines).
 """
 
 
