@@ -223,6 +223,13 @@ def verdict(per_step: dict, mcmc: dict) -> str:
         f"MALA through `MCMC`: {step:.3f}x HMC(num_steps=1)'s cost per step (target <= "
         f"1.0: {_met(step <= 1.0)}) and {fixed:.3f}x its fixed per-run cost (target < 1: "
         f"{_met(fixed < 1)}).")
+    mala, bj = big["ours MALA"]["ratio"], big["blackjax MALA"]["ratio"]
+    text += (
+        f" On the same energy our MALA step is {mala:.3f}x the bare ULA loop (target <= "
+        f"1.15: {_met(mala <= 1.15)}) and BlackJAX's MALA {bj:.3f}x (target: slower than "
+        f"ours: {_met(bj > mala)}"
+        + ("; a difference within this machine's noise" if abs(bj / mala - 1) < 0.03 else "")
+        + ").")
     if ula > 1.05:
         text += (
             " Where ULA loses: its two costs over the bare loop are one key per chain (the "
@@ -269,7 +276,25 @@ def verdict(per_step: dict, mcmc: dict) -> str:
         "agreed to 1e-9, tests/test_sharding.py); with a diagonal metric the "
         "adapter's inner branches are selects (about 0.1 s of compile). Before: 1.49x "
         "HMC's fixed cost, 1.05x its step, ULA 1.07x the bare loop (2026-11-30 00:04).\n")
-    return text
+    return text + _where_we_lose(mcmc, mala, bj)
+
+
+def _where_we_lose(mcmc: dict, mala: float, bj: float) -> str:
+    """Every comparison of this run in which our MALA costs more, as a list."""
+    ours = mcmc["ours MALA"]
+    lines = []
+    for name, other in mcmc.items():
+        if name == "ours MALA":
+            continue
+        for key, what in (("ms_per_step", "cost per step"), ("fixed_cost_s", "fixed cost"),
+                          ("whole_run_s", "whole run")):
+            r = ours[key] / other[key]
+            if r > 1.0:
+                lines.append(f"* {what}: {r:.3f}x {name}'s")
+    if bj <= mala:
+        lines.append(f"* per step on the MLP energy: BlackJAX's MALA {bj:.3f}x the bare loop, "
+                     f"ours {mala:.3f}x")
+    return "\n**Where we lose** (this run):\n\n" + ("\n".join(lines) or "* nowhere") + "\n"
 
 
 HEADER1 = ["energy", "loop", "us/step", "x bare ULA"]
