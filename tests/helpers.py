@@ -1,8 +1,11 @@
-"""Shared test helpers: MCSE-based moment checks."""
+"""Shared test helpers: MCSE-based moment checks, a compilation counter."""
 
 from __future__ import annotations
 
+import contextlib
+
 import arviz as az
+import jax
 import numpy as np
 
 
@@ -54,3 +57,22 @@ def assert_raw_moments_within_mcse(draws, mean, second, n_mcse: float = 4.5) -> 
     assert_means_within_mcse(np.concatenate([x, x**2], -1),
                              np.concatenate([np.asarray(mean, float), np.asarray(second, float)]),
                              names, n_mcse, min_ess=100)
+
+
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+@contextlib.contextmanager
+def count_compiles():
+    """Yield a list that collects one entry per XLA compilation inside the block."""
+    seen: list[float] = []
+
+    def listener(event, duration, **kwargs):
+        if event == COMPILE_EVENT:
+            seen.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield seen
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)

@@ -8,34 +8,14 @@ its compiled chunk on them (issue 14.2 / 17). Compilations are counted with
 
 from __future__ import annotations
 
-import contextlib
-
 import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
 import optax
 import pytest
+from helpers import count_compiles
 
 import numpyro_ebm as ne
-
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-
-
-@contextlib.contextmanager
-def count_compiles():
-    """Yield a list that collects one entry per XLA compilation inside the block."""
-    seen: list[float] = []
-
-    def listener(event, duration, **kwargs):
-        if event == COMPILE_EVENT:
-            seen.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield seen
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-
 
 ENERGY, PARAMS = ne.quadratic_energy(jnp.zeros(2), jnp.eye(2))
 X = jax.random.normal(jax.random.key(0), (64, 2))

@@ -228,7 +228,7 @@ def test_a_second_observation_compiles_nothing_and_matches_numpyros_loop():
     """sample_posterior is one jitted function of (prior, params, x_obs, key): a new
     observation, key and prior parameters reuse it; its draws equal those of the same
     chains run through MCMC.run (progress_bar=True), and the result behaves as a run."""
-    from test_fit_compiles import count_compiles
+    from helpers import count_compiles
 
     theta, x = _simulate(jax.random.key(9), 200)
     r = fit_ratio(theta, x, key=jax.random.key(0), hidden=(8,), num_epochs=1, batch_size=32)

@@ -28,17 +28,19 @@ import jax.numpy as jnp
 import numpy as np
 from jax import random
 from jax.flatten_util import ravel_pytree
+from numpyro.handlers import substitute
 from numpyro.infer.gibbs import conditioned
 from numpyro.infer.hmc_util import HMCAdaptState
 from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.mcmc import MCMCKernel
-from numpyro.infer.util import initialize_model, unconstrain_fn
+from numpyro.infer.util import find_valid_initial_params, initialize_model, unconstrain_fn
 from numpyro.util import identity, is_prng_key
 
 from ..checks import in_range, is_concrete, positive_float
 from ..likelihood import check_model as guard_model
 from ..typing import Array, PRNGKey, PyTree
 from . import langevin
+from ._program_cache import run_cached
 from .adaptation import (
     find_reasonable_step_size,
     flat_inverse_mass_matrix,
@@ -85,6 +87,24 @@ class MALAState(NamedTuple):
 
 ULAState = MALAState
 """ULA uses the same state type; ``accept_prob`` is MALA's would-be acceptance."""
+
+
+def _plain_model(model_trace: dict) -> bool:
+    """Whether NumPyro's initial-position search can run on the model as written: only
+    continuous latent sites, observed sites, deterministic sites and plates without
+    subsampling (no ``param``/``mutable`` values, enumeration or subsample indices, which
+    ``initialize_model`` substitutes first)."""
+    for site in model_trace.values():
+        kind = site["type"]
+        if kind == "sample":
+            if not site["is_observed"] and site["fn"].support.is_discrete:
+                return False
+        elif kind == "plate":
+            if site["value"] is None:
+                return False
+        elif kind != "deterministic":
+            return False
+    return True
 
 
 class _LangevinKernel(MCMCKernel):
@@ -201,33 +221,50 @@ class _LangevinKernel(MCMCKernel):
         return self._potential_fn_gen(*model_args, **(model_kwargs or {}))
 
     def _init_params(self, rng_key, model_args, model_kwargs, init_params):
+        """Initial unconstrained positions, and the potential's generators (model only).
+
+        Returns ``(params, draw)``: the positions, or ``None`` and ``draw(keys)``, NumPyro's
+        ``find_valid_initial_params`` for a batch of chains, to be run inside :meth:`init`'s
+        compiled program (NumPyro's ``initialize_model`` would compile it on every run).
+        """
         if self._model is None:
             if init_params is None:
                 raise ValueError(
                     f"{type(self).__name__}(potential_fn=...) needs init_params: pass "
                     "mcmc.run(key, init_params=...) with one position per chain"
                 )
-            return init_params
+            return init_params, None
         if self._check_model and not self._constrained_init:
             # the doubly-intractable guard: an unnormalized energy whose params depend on
             # latent sites would give a wrong posterior (shape-only tracing, no compile)
             guard_model(self._model, *model_args, **(model_kwargs or {}))
-        params_info, pe_gen, post_gen, _ = initialize_model(
-            rng_key,
-            self._model,
-            dynamic_args=True,
-            init_strategy=self._init_strategy,
-            model_args=model_args,
-            model_kwargs=model_kwargs,
-        )
-        self._potential_fn_gen = pe_gen
-        self._postprocess_fn = post_gen
+        batch = not is_prng_key(rng_key)
+        init = partial(initialize_model, model=self._model, dynamic_args=True,
+                       init_strategy=self._init_strategy, model_args=model_args,
+                       model_kwargs=model_kwargs)
+        # one chain's initialisation (op by op) for the generators; a batch of chains is
+        # drawn in init's program, unless the model needs NumPyro's own preparation
+        info = init(rng_key[0] if batch and is_concrete(rng_key) else rng_key)
+        draw = None
+        if batch and init_params is None and is_concrete(rng_key):
+            if _plain_model(info.model_trace):
+                draw = partial(
+                    find_valid_initial_params,
+                    model=substitute(self._model, data={
+                        k: site["value"] for k, site in info.model_trace.items()
+                        if site["type"] == "plate"}),
+                    init_strategy=self._init_strategy, model_args=model_args,
+                    model_kwargs=model_kwargs, prototype_params=info.param_info.z)
+            else:
+                info = init(rng_key)
+        self._potential_fn_gen = info.potential_fn
+        self._postprocess_fn = info.postprocess_fn
         if init_params is None:
-            return params_info[0]
+            return (None if draw else info.param_info.z), draw
         if self._constrained_init:  # Gibbs hands non-HMC blocks constrained values
             unc = lambda p: unconstrain_fn(self._model, model_args, model_kwargs or {}, p)
-            return unc(init_params) if is_prng_key(rng_key) else jax.vmap(unc)(init_params)
-        return init_params
+            return (unc(init_params) if not batch else jax.vmap(unc)(init_params)), None
+        return init_params, None
 
     def _adapter(self, potential: Callable) -> tuple[Callable, Callable]:
         """NumPyro's warmup adapter, tuning ``h`` as one-step HMC tunes ``eps``; its init
@@ -265,11 +302,8 @@ class _LangevinKernel(MCMCKernel):
 
     def _find_step_size(self, state: MALAState, key_search: PRNGKey, potential: Callable,
                         vectorized: bool) -> MALAState:
-        """The reasonable initial ``h`` of every chain, searched for all chains at once.
-
-        Outside ``vmap``: with the chains' concrete states the search runs as a few
-        vectorized batches of trials, op by op, and compiles no loop program.
-        """
+        """The reasonable initial ``h`` of every chain, searched for all chains at once
+        (traced in :meth:`init`'s program: a ``while_loop`` over the chains)."""
         ad = state.adapt_state
         h = find_reasonable_step_size(
             potential, self._temperature, ad.step_size, ad.inverse_mass_matrix,
@@ -278,25 +312,48 @@ class _LangevinKernel(MCMCKernel):
         return state._replace(adapt_state=restart_step_size(ad, h))
 
     def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs) -> MALAState:
-        """Initial state; a batch of keys (``chain_method="vectorized"``) gives a batch."""
+        """Initial state; a batch of keys (``chain_method="vectorized"``) gives a batch.
+
+        With concrete keys the chains' initial positions (drawn as NumPyro's HMC draws them),
+        states and step-size search run as one compiled program, compiled once per model
+        and process (:func:`~numpyro_ebm.infer._program_cache.run_cached`): later runs of
+        the same model, on any data of the same shapes, reuse it.
+
+        Raises
+        ------
+        ValueError
+            The potential or its gradient is non-finite at the initial position.
+        RuntimeError
+            NumPyro's: no valid initial position in 100 draws.
+        """
         vectorized = not is_prng_key(rng_key)
         if vectorized:
             rng_key, key_model = jnp.swapaxes(jax.vmap(random.split)(rng_key), 0, 1)
         else:
             rng_key, key_model = random.split(rng_key)
-        init_params = self._init_params(key_model, model_args, model_kwargs, init_params)
+        init_params, draw = self._init_params(key_model, model_args, model_kwargs, init_params)
         self._num_warmup = int(num_warmup)
         potential = self.get_potential_fn(model_args, model_kwargs)
         init_one = partial(self._init_one, potential=potential)
-        # op by op, not jitted: each op's compilation is cached across runs, where a jitted
-        # init (a new closure per run) recompiles every time (measured: a fresh 10+10-step
-        # run 3.4 s op by op, 4.4 s jitted, after the first run of the process)
-        if vectorized:
-            state, key_search = jax.vmap(init_one)(init_params, rng_key)
-            self._sample_fn = self._sample_vectorized
-        else:
-            state, key_search = init_one(init_params, rng_key)
-            self._sample_fn = self._sample_single
+        self._sample_fn = self._sample_vectorized if vectorized else self._sample_single
+
+        def program(keys, params, keys_model):
+            valid = True
+            if draw is not None:
+                (params, _, _), valid = draw(keys_model)
+            state, key_search = (jax.vmap(init_one) if vectorized else init_one)(params, keys)
+            if self._adapt_step_size:
+                state = self._find_step_size(state, key_search, potential, vectorized)
+            return state, valid
+
+        args = (rng_key, init_params, key_model if draw is not None else None)
+        if is_concrete(args):
+            state, valid = run_cached(program, *args)
+            if not np.all(valid):  # NumPyro's own error, with its per-site warnings
+                initialize_model(key_model, self._model, init_strategy=self._init_strategy,
+                                 model_args=model_args, model_kwargs=model_kwargs)
+        else:  # traced (pmap, or a caller's jit): part of the caller's program
+            state, _ = program(*args)
         e, g = state.potential_energy, state.z_grad
         if is_concrete((e, g)) and not (np.all(np.isfinite(e)) and all(
                 np.all(np.isfinite(v)) for v in jax.tree.leaves(g))):
@@ -306,8 +363,6 @@ class _LangevinKernel(MCMCKernel):
                 f"position (potential {np.asarray(e)}); expected a point where U and grad U "
                 "are finite"
             )
-        if self._adapt_step_size:
-            state = self._find_step_size(state, key_search, potential, vectorized)
         return state
 
     def _sample_single(self, state: MALAState, model_args, model_kwargs) -> MALAState:

@@ -1,0 +1,116 @@
+"""The init programs' cache: one compilation per traced program, data passed as arguments."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from helpers import count_compiles
+from numpyro.infer import MCMC
+
+from numpyro_ebm.infer import MALA, ULA
+from numpyro_ebm.infer import _program_cache as pc
+
+
+def _closure(data, scale):
+    return lambda x: jnp.sum((x - data) ** 2) * scale
+
+
+def test_equal_programs_compile_once_and_use_their_own_data():
+    x = jnp.ones(3)
+    data = jnp.arange(3.0)
+    pc.run_cached(_closure(jnp.zeros(3), 2.0), x)
+    with count_compiles() as seen:  # a new closure, new data of the same shape
+        out = pc.run_cached(_closure(data, 2.0), x)
+    assert len(seen) == 0
+    assert float(out) == pytest.approx(2.0 * (1 + 0 + 1))  # not 6.0, the first data's
+
+
+def test_a_different_literal_is_a_different_program():
+    x = jnp.ones(3)
+    a = pc.run_cached(_closure(jnp.zeros(3), 2.0), x)
+    b = pc.run_cached(_closure(jnp.zeros(3), 3.0), x)  # the scale is a literal
+    assert float(a) == pytest.approx(6.0) and float(b) == pytest.approx(9.0)
+
+
+def test_custom_jvp_rules_do_not_alias_programs():
+    # two custom_jvp functions with one printed name and different primal values
+    def make(k):
+        @jax.custom_jvp
+        def f(x):
+            return jnp.sin(x) * k
+
+        f.defjvp(lambda p, t: (f(p[0]), t[0]))
+        return lambda x: jnp.sum(f(x))
+
+    x = jnp.ones(2)
+    assert float(pc.run_cached(make(1.0), x)) == pytest.approx(2 * np.sin(1.0))
+    assert float(pc.run_cached(make(2.0), x)) == pytest.approx(4 * np.sin(1.0))
+
+
+def test_host_callbacks_are_compiled_without_the_cache():
+    calls = []
+
+    def f(x):
+        jax.debug.callback(lambda v: calls.append(float(v)), x[0])
+        return x * 2
+
+    size = len(pc._PROGRAMS)
+    np.testing.assert_allclose(pc.run_cached(f, jnp.ones(2)), 2.0)
+    assert calls == [1.0] and len(pc._PROGRAMS) == size
+
+
+def test_the_cache_keeps_at_most_max_programs():
+    for k in range(pc.MAX_PROGRAMS + 3):
+        pc.run_cached(lambda x, k=k: x + float(k) + 0.5, jnp.ones(1))
+    assert len(pc._PROGRAMS) <= pc.MAX_PROGRAMS
+
+
+def _model(y):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
+    sigma = numpyro.sample("sigma", dist.HalfNormal(2.0))
+    with numpyro.plate("n", y.shape[0]):
+        numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
+
+
+@pytest.mark.parametrize("kernel", [MALA, ULA])
+def test_a_second_run_on_new_data_compiles_no_init_program(kernel):
+    y1 = jnp.linspace(-1.0, 3.0, 20)
+    y2 = y1 * 2.0 + 5.0
+    keys = jax.random.split(jax.random.key(0), 3)
+    kernel(_model).init(keys, 10, None, (y1,), {})
+    with count_compiles() as seen:
+        state = kernel(_model).init(keys, 10, None, (y2,), {})
+    assert len(seen) == 0
+    # the state belongs to the new data: its potential is the one of y2
+    pot = kernel(_model)
+    pot.init(keys, 10, None, (y2,), {})
+    u = jax.vmap(pot.get_potential_fn((y2,), {}))(state.z)
+    np.testing.assert_allclose(state.potential_energy, u, rtol=1e-5)
+
+
+def test_initial_positions_are_numpyros():
+    # the same keys give the positions NumPyro's initialize_model finds for each chain
+    from numpyro.infer.util import initialize_model
+
+    y = jnp.linspace(-1.0, 3.0, 20)
+    keys = jax.random.split(jax.random.key(3), 4)
+    state = MALA(_model).init(keys, 10, None, (y,), {})
+    key_model = jax.vmap(jax.random.split)(keys)[:, 1]
+    ref = initialize_model(key_model, _model, model_args=(y,)).param_info.z
+    for name in ("mu", "sigma"):
+        np.testing.assert_allclose(state.z[name], ref[name], rtol=1e-6)
+
+
+def test_no_valid_initial_position_is_numpyros_error():
+    def bad():
+        x = numpyro.sample("x", dist.Normal(0.0, 1.0))
+        numpyro.factor("f", jnp.where(x > 100.0, 0.0, -jnp.inf))
+
+    mcmc = MCMC(MALA(bad, check_model=False), num_warmup=5, num_samples=5, num_chains=2,
+                chain_method="vectorized", progress_bar=False)
+    with pytest.raises(RuntimeError, match="Cannot find valid initial parameters"):
+        mcmc.run(jax.random.key(0))
