@@ -114,3 +114,53 @@ def test_no_valid_initial_position_is_numpyros_error():
                 chain_method="vectorized", progress_bar=False)
     with pytest.raises(RuntimeError, match="Cannot find valid initial parameters"):
         mcmc.run(jax.random.key(0))
+
+
+def _computed_bounds(y):
+    numpyro.sample("x", dist.Uniform(0.0, jnp.max(y) * 2.0))  # a support the model computes
+
+
+def _with_param(y):
+    s = numpyro.param("s", 1.5, constraint=dist.constraints.positive)
+    numpyro.sample("x", dist.Normal(0.0, s))
+
+
+def _subsampled(y):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    with numpyro.plate("n", y.shape[0], subsample_size=5):
+        numpyro.sample("u", dist.Normal(mu, 1.0))
+
+
+@pytest.mark.parametrize("model", [_computed_bounds, _with_param, _subsampled])
+@pytest.mark.parametrize("chain_method", ["vectorized", "sequential"])
+def test_models_off_the_plain_path_still_sample(model, chain_method):
+    from numpyro.infer.util import initialize_model
+
+    from numpyro_ebm.infer.kernels import _traced_initialize
+
+    y = jnp.linspace(0.5, 2.0, 10)
+    init = lambda k: initialize_model(k, model, dynamic_args=True, model_args=(y,))
+    mcmc = MCMC(MALA(model, check_model=False), num_warmup=20, num_samples=20, num_chains=2,
+                chain_method=chain_method, progress_bar=False)
+    if model is _subsampled:  # NumPyro's error, as for HMC
+        with pytest.raises(ValueError, match="do not support subsampling"):
+            mcmc.run(jax.random.key(1), y)
+        return
+    traced = _traced_initialize(init, jax.random.key(0), (y,), {})
+    # NumPyro replays a model with a computed support (no values of the trace are kept)
+    assert (traced is None) == (model is not _computed_bounds)
+    mcmc.run(jax.random.key(1), y)
+    for name, v in mcmc.get_samples().items():
+        assert np.all(np.isfinite(v)), name
+    if model is _computed_bounds:
+        x = mcmc.get_samples()["x"]
+        assert np.all((x > 0) & (x < 4.0))
+
+
+def test_a_single_chain_init_is_the_cached_program_too():
+    y = jnp.linspace(-1.0, 3.0, 20)
+    MALA(_model).init(jax.random.key(0), 10, None, (y,), {})
+    with count_compiles() as seen:
+        state = MALA(_model).init(jax.random.key(1), 10, None, (y,), {})
+    assert len(seen) == 0
+    assert np.isfinite(state.potential_energy) and float(state.adapt_state.step_size) > 0

@@ -28,7 +28,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import random
 from jax.flatten_util import ravel_pytree
-from numpyro.handlers import substitute
 from numpyro.infer.gibbs import conditioned
 from numpyro.infer.hmc_util import HMCAdaptState
 from numpyro.infer.initialization import init_to_uniform
@@ -87,6 +86,38 @@ class MALAState(NamedTuple):
 
 ULAState = MALAState
 """ULA uses the same state type; ``accept_prob`` is MALA's would-be acceptance."""
+
+
+_TRACING_ERRORS = (jax.errors.UnexpectedTracerError, jax.errors.ConcretizationTypeError,
+                   jax.errors.TracerArrayConversionError,
+                   jax.errors.TracerIntegerConversionError)
+
+
+def _traced_initialize(init: Callable, key: PRNGKey, model_args: tuple,
+                       model_kwargs: dict) -> Any:
+    """NumPyro's ``initialize_model`` for one chain, traced but not run: its potential and
+    postprocessing generators and a zero prototype of the positions; ``None`` when the model
+    is not :func:`_plain_model`, needs concrete values, or its generators keep values of the
+    trace (a support whose bounds the model computes): then NumPyro's initialisation runs."""
+    box = {}
+
+    def traced(k):
+        box["info"] = info = init(k)
+        return info.param_info
+
+    try:
+        jax.make_jaxpr(traced)(key)
+        info = box["info"]
+        if not _plain_model(info.model_trace):
+            return None
+        z0 = jax.tree.map(lambda v: jnp.zeros(v.shape, v.dtype), info.param_info.z)
+        # a generator holding a tracer of that trace fails here, at tracing
+        jax.make_jaxpr(lambda z: info.potential_fn(*model_args, **model_kwargs)(z))(z0)
+        jax.make_jaxpr(lambda z: info.postprocess_fn(*model_args, **model_kwargs)(z))(z0)
+    except _TRACING_ERRORS:  # a model that needs concrete values: NumPyro's run instead
+        return None
+    return info._replace(param_info=info.param_info._replace(
+        z=z0, potential_energy=None, z_grad=None), model_trace=None)
 
 
 def _plain_model(model_trace: dict) -> bool:
@@ -242,21 +273,18 @@ class _LangevinKernel(MCMCKernel):
         init = partial(initialize_model, model=self._model, dynamic_args=True,
                        init_strategy=self._init_strategy, model_args=model_args,
                        model_kwargs=model_kwargs)
-        # one chain's initialisation (op by op) for the generators; a batch of chains is
-        # drawn in init's program, unless the model needs NumPyro's own preparation
-        info = init(rng_key[0] if batch and is_concrete(rng_key) else rng_key)
-        draw = None
-        if batch and init_params is None and is_concrete(rng_key):
-            if _plain_model(info.model_trace):
-                draw = partial(
-                    find_valid_initial_params,
-                    model=substitute(self._model, data={
-                        k: site["value"] for k, site in info.model_trace.items()
-                        if site["type"] == "plate"}),
-                    init_strategy=self._init_strategy, model_args=model_args,
-                    model_kwargs=model_kwargs, prototype_params=info.param_info.z)
-            else:
-                info = init(rng_key)
+        info, draw = None, None
+        if is_concrete(rng_key):
+            # NumPyro's initialisation traced, not run (it would compile its search, or run
+            # the model op by op); the chains' positions are drawn in init's program
+            info = _traced_initialize(init, rng_key[0] if batch else rng_key,
+                                      model_args, model_kwargs or {})
+        if info is not None and init_params is None:
+            draw = partial(find_valid_initial_params, model=self._model,
+                           init_strategy=self._init_strategy, model_args=model_args,
+                           model_kwargs=model_kwargs, prototype_params=info.param_info.z)
+        if info is None:
+            info = init(rng_key)
         self._potential_fn_gen = info.potential_fn
         self._postprocess_fn = info.postprocess_fn
         if init_params is None:
