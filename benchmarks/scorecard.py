@@ -65,8 +65,14 @@ def _sampling_rows(res: dict) -> list[tuple]:
          "within this machine's +-5% run-to-run noise of 1: read as level with HMC",
          "sampling"),
         ("MALA fixed per-run cost / HMC's (fresh MCMC, 10 + 10 steps)", 1.0,
-         ratio(ours, hmc, "fixed_cost_s"), "strictly smaller", "sampling"),
+         ratio(ours, hmc, "fixed_cost_s"), "strictly smaller; " + NOISE, "sampling"),
+        ("MALA first run of a new process / HMC's (same run, every compilation)", None,
+         ratio(ours, hmc, "first_run_s"), "not an issue-17 target: what a script pays; "
+         + NOISE, "sampling"),
     ]
+
+
+NOISE = "within 5% of 1 reads as level (this machine's run-to-run noise)"
 
 
 def _score_matching_rows(res: dict) -> list[tuple]:
@@ -115,7 +121,7 @@ def rows() -> list[list[str]]:
                        "met" if (value < limit if strict else value <= limit) else "missed")
             table.append([what, "—" if limit is None else f"{'<' if strict else '<='} {limit:g}",
                           "—" if value is None else f"{value:.3g}", verdict,
-                          note.replace("strictly smaller", ""),
+                          note.replace("strictly smaller; ", "").replace("strictly smaller", ""),
                           f"[{page}]({page}.md)", _get(res, "date") or "—"])
     return table
 
