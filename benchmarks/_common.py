@@ -74,8 +74,7 @@ def write_results(name: str, title: str, data: Any, markdown_body: str, *,
     )
     quick = isinstance(data, dict) and bool(data.get("quick"))
     command = f"python benchmarks/run.py --only {name}" + (" --quick" if quick else "")
-    by = f"`{command}` ({quick_means})" if quick else (
-        f"`make bench` (`{command}`)")
+    by = f"`{command}` ({quick_means})" if quick else f"`{command}` (part of `make bench`)"
     if rebuilt_by:
         stamp += f" (page rebuilt by `{rebuilt_by}`)"
     (DOCS / f"{name}.md").write_text(

@@ -281,7 +281,7 @@ def verdict(per_step: dict, mcmc: dict) -> str:
             "step, but our state also records the proposal, its innovation and both "
             "proposal log densities (what the detailed-balance diagnostics read), and our "
             "warmup adaptation is a `lax.cond` that every sampling step passes through. "
-            "Study, 2026-11-30 05:10 (`sample` in a jitted scan, 16 chains, interleaved, "
+            "Study, 2026-11-30 04:55 (`sample` in a jitted scan, 16 chains, interleaved, "
             "minimum of 9): without that conditional the step cost 0.969x HMC's where the "
             "kernel's cost 1.027x (HMC pays about as much for computing its adapter in every "
             "step as selects); one random-number call per step instead of three gave 0.988x "
