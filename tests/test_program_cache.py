@@ -51,6 +51,41 @@ def test_custom_jvp_rules_do_not_alias_programs():
     assert float(pc.run_cached(make(2.0), x)) == pytest.approx(4 * np.sin(1.0))
 
 
+def _nested_jit_closure(data):
+    inner = jax.jit(lambda x: jnp.sum((x - data) ** 2))  # its data is compiled into it
+    return lambda x: inner(x)
+
+
+def test_a_nested_jit_over_other_data_is_another_program():
+    x = jnp.ones(3)
+    a = pc.run_cached(_nested_jit_closure(jnp.zeros(3)), x)
+    b = pc.run_cached(_nested_jit_closure(jnp.arange(3.0)), x)
+    assert float(a) == pytest.approx(3.0)
+    assert float(b) == pytest.approx(2.0)  # not 3.0, the first closure's data
+    with count_compiles() as seen:  # equal data again: the cached program
+        c = pc.run_cached(_nested_jit_closure(jnp.arange(3.0)), x)
+    assert len(seen) == 0 and float(c) == pytest.approx(2.0)
+
+
+def _model_with_jitted_summary(data):
+    centre = jax.jit(lambda: jnp.mean(data))  # a jitted function of the model's own data
+
+    def model():
+        numpyro.sample("x", dist.Normal(centre(), 1.0))
+
+    return model
+
+
+def test_a_model_calling_a_jitted_closure_gets_its_own_init_state():
+    keys = jax.random.split(jax.random.key(0), 2)
+    MALA(_model_with_jitted_summary(jnp.zeros(3))).init(keys, 10, None, (), {})
+    kernel = MALA(_model_with_jitted_summary(jnp.arange(3.0) + 4.0))
+    state = kernel.init(keys, 10, None, (), {})
+    u, g = jax.vmap(jax.value_and_grad(kernel.get_potential_fn((), {})))(state.z)
+    np.testing.assert_allclose(state.potential_energy, u, rtol=1e-5)
+    np.testing.assert_allclose(state.z_grad["x"], g["x"], rtol=1e-5)
+
+
 def test_host_callbacks_are_compiled_without_the_cache():
     calls = []
 

@@ -5,25 +5,30 @@
 the run's data), so jitting it compiles the same program again on every run, and running it
 op by op compiles every operation once but runs hundreds of them. :func:`run_cached` traces
 the function to a jaxpr, keys a small cache on the jaxpr (its text, the bytes of its
-literals and the types of its constants) and passes the constants (the data) as arguments:
+literals, the types of its constants and a digest of the constants of its nested programs)
+and passes the constants (the data) as arguments:
 a second run of the same model reuses the compiled program; a first run compiles one
 program instead of hundreds of operations.
 
 The cached program is only *run*, never differentiated, so the JVP/VJP rules of
 ``custom_jvp``/``custom_vjp`` calls (printed by name only) do not affect its result; their
-primal computation is part of the text. Programs with host callbacks (whose Python function
-the text cannot identify) are compiled without the cache.
+primal computation is part of the text. A nested program (a ``jax.jit`` the function
+calls, closing over concrete arrays) keeps its own constants inside the jaxpr, where they
+are compiled in rather than passed: their values (a digest of their bytes) are part of the
+key, so a closure over other data is another program. Programs with host callbacks (whose
+Python function the text cannot identify) are compiled without the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
-from jax.extend.core import ClosedJaxpr, Jaxpr, Literal, jaxpr_as_fun, subjaxprs
+from jax.extend.core import ClosedJaxpr, Jaxpr, Literal, jaxpr_as_fun
 
 __all__ = ["run_cached", "MAX_PROGRAMS"]
 
@@ -33,20 +38,57 @@ MAX_PROGRAMS = 16
 _PROGRAMS: OrderedDict[tuple, Callable] = OrderedDict()
 
 
+def _array_bytes(value: Any) -> tuple[str, tuple[int, ...], bytes]:
+    """``(dtype, shape, bytes)`` of a concrete array (PRNG key arrays by their key data)."""
+    if jax.dtypes.issubdtype(getattr(value, "dtype", None), jax.dtypes.prng_key):
+        return (str(value.dtype),) + _array_bytes(jax.random.key_data(value))[1:]
+    a = np.asarray(value)
+    return str(a.dtype), a.shape, a.tobytes()
+
+
 def _literals_and_callbacks(jaxpr: Jaxpr, out: list) -> bool:
-    """Append the bytes of every literal (recursively) to ``out``; False if the program
-    calls back into Python."""
+    """Append what the text of ``jaxpr`` leaves out to ``out``, recursively: the bytes of
+    every literal and a digest of the constants compiled into every nested program.
+
+    Returns
+    -------
+    bool
+        False if the program calls back into Python (then nothing identifies it).
+    """
     for eqn in jaxpr.eqns:
         if "callback" in eqn.primitive.name:
             return False
         for v in eqn.invars:
             if isinstance(v, Literal):
-                a = np.asarray(v.val)
-                out.append((str(a.dtype), a.shape, a.tobytes()))
-    return all(_literals_and_callbacks(sub, out) for sub in subjaxprs(jaxpr))
+                out.append(_array_bytes(v.val))
+    for sub in _nested(jaxpr):
+        consts = getattr(sub, "consts", ())  # a nested ClosedJaxpr's own (compiled-in) data
+        if consts:
+            digest = hashlib.blake2b(digest_size=32)
+            for c in consts:
+                dtype, shape, data = _array_bytes(c)
+                digest.update(f"{dtype}{shape}".encode())
+                digest.update(data)
+            out.append(("consts", digest.hexdigest()))
+        if not _literals_and_callbacks(sub.jaxpr, out):
+            return False
+    return True
+
+
+def _nested(jaxpr: Jaxpr) -> list:
+    """The programs in the parameters of ``jaxpr``'s equations (``Jaxpr`` or ``ClosedJaxpr``,
+    with their constants: JAX versions differ in which one a parameter holds)."""
+    found = []
+    for eqn in jaxpr.eqns:
+        for value in eqn.params.values():
+            for v in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(v, (Jaxpr, ClosedJaxpr)):
+                    found.append(v)
+    return found
 
 
 def _key(closed: ClosedJaxpr) -> tuple | None:
+    """The cache key of ``closed``, or ``None`` when it must not be cached."""
     literals: list = []
     if not _literals_and_callbacks(closed.jaxpr, literals):
         return None
