@@ -199,3 +199,21 @@ def test_a_single_chain_init_is_the_cached_program_too():
         state = MALA(_model).init(jax.random.key(1), 10, None, (y,), {})
     assert len(seen) == 0
     assert np.isfinite(state.potential_energy) and float(state.adapt_state.step_size) > 0
+
+
+def _sum_times(data):
+    return lambda x: jnp.sum(data) * x
+
+
+def test_the_cache_does_not_keep_the_first_runs_data_alive():
+    import gc
+    import weakref
+
+    fn = _sum_times(jnp.arange(1000.0) * 2.0)
+    alive = weakref.ref(fn.__closure__[0].cell_contents)
+    assert float(pc.run_cached(fn, jnp.ones(()))) == pytest.approx(999000.0)
+    del fn
+    gc.collect()
+    assert alive() is None  # the cached program holds its jaxpr, not the data
+    again = pc.run_cached(_sum_times(jnp.arange(1000.0)), jnp.ones(()))
+    assert float(again) == pytest.approx(499500.0)

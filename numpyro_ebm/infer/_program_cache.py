@@ -99,6 +99,11 @@ def _key(closed: ClosedJaxpr) -> tuple | None:
 
 
 def _compile(jaxpr: Jaxpr) -> Callable:
+    """``jaxpr`` as a jitted function of ``(consts, *args)``, keeping none of its constants."""
+    if getattr(jaxpr, "consts", None):
+        # JAX >= 0.12: a Jaxpr carries its constants (the first run's data); the cache keeps
+        # the program for later runs with their own data, so it must not keep them alive
+        jaxpr = ClosedJaxpr(jaxpr, [])
     return jax.jit(lambda consts, *args: jaxpr_as_fun(ClosedJaxpr(jaxpr, consts))(*args))
 
 
