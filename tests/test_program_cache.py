@@ -140,6 +140,26 @@ def test_initial_positions_are_numpyros():
         np.testing.assert_allclose(state.z[name], ref[name], rtol=1e-6)
 
 
+def _unsorted_model():
+    # latent sites out of alphabetical order: init_to_uniform draws them in model order
+    numpyro.sample("zeta", dist.Normal(jnp.zeros(3), 1.0).to_event(1))
+    numpyro.sample("beta", dist.HalfNormal(1.0))
+    numpyro.sample("alpha", dist.Dirichlet(jnp.ones(3)))
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_initial_positions_are_numpyros_in_the_models_site_order(batch):
+    from numpyro.infer.util import initialize_model
+
+    key = jax.random.key(3)
+    keys = jax.random.split(key, 2) if batch else key
+    state = MALA(_unsorted_model).init(keys, 10, None, (), {})
+    key_model = jax.vmap(jax.random.split)(keys)[:, 1] if batch else jax.random.split(key)[1]
+    ref = initialize_model(key_model, _unsorted_model).param_info.z
+    for name in ("zeta", "beta", "alpha"):
+        np.testing.assert_allclose(state.z[name], ref[name], rtol=1e-6)
+
+
 def test_no_valid_initial_position_is_numpyros_error():
     def bad():
         x = numpyro.sample("x", dist.Normal(0.0, 1.0))

@@ -110,7 +110,7 @@ def _traced_initialize(init: Callable, key: PRNGKey, model_args: tuple,
         info = box["info"]
         if not _plain_model(info.model_trace):
             return None
-        z0 = jax.tree.map(lambda v: jnp.zeros(v.shape, v.dtype), info.param_info.z)
+        z0 = _prototype(info.model_trace, info.param_info.z)
         # a generator holding a tracer of that trace fails here, at tracing
         jax.make_jaxpr(lambda z: info.potential_fn(*model_args, **model_kwargs)(z))(z0)
         jax.make_jaxpr(lambda z: info.postprocess_fn(*model_args, **model_kwargs)(z))(z0)
@@ -118,6 +118,20 @@ def _traced_initialize(init: Callable, key: PRNGKey, model_args: tuple,
         return None
     return info._replace(param_info=info.param_info._replace(
         z=z0, potential_energy=None, z_grad=None), model_trace=None)
+
+
+def _prototype(model_trace: dict, z: dict) -> dict:
+    """Zeros shaped as the positions ``z``, keyed in the model's order of its latent sites.
+
+    NumPyro's ``find_valid_initial_params`` draws ``init_to_uniform``'s positions site by
+    site in the order of its prototype; ``initialize_model``'s prototype follows the model
+    (``z`` itself, out of a JAX loop, is sorted by name), so this order gives HMC's
+    positions for the same keys.
+    """
+    names = [name for name, site in model_trace.items() if name in z
+             and site["type"] == "sample" and not site["is_observed"]]
+    names += [name for name in z if name not in names]
+    return {name: jnp.zeros(jnp.shape(z[name]), z[name].dtype) for name in names}
 
 
 def _plain_model(model_trace: dict) -> bool:
