@@ -237,3 +237,26 @@ def test_the_cache_does_not_keep_the_first_runs_data_alive():
     assert alive() is None  # the cached program holds its jaxpr, not the data
     again = pc.run_cached(_sum_times(jnp.arange(1000.0)), jnp.ones(()))
     assert float(again) == pytest.approx(499500.0)
+
+
+def _invalid_dirichlet():
+    # a negative concentration: the log density stays finite, only validation catches it
+    numpyro.sample("w", dist.Dirichlet(jnp.array([-0.5, 1.0, 2.0])))
+
+
+@pytest.mark.parametrize("chain_method,num_chains", [("vectorized", 2), ("sequential", 1)])
+def test_invalid_distribution_arguments_raise_numpyros_error(chain_method, num_chains):
+    # NumPyro validates by default; its initialize_model (and so HMC) raises here
+    mcmc = MCMC(MALA(_invalid_dirichlet), num_warmup=5, num_samples=5,
+                num_chains=num_chains, chain_method=chain_method, progress_bar=False)
+    with pytest.raises(ValueError, match="invalid concentration"):
+        mcmc.run(jax.random.key(0))
+
+
+def test_without_validation_invalid_arguments_are_not_checked():
+    mcmc = MCMC(ULA(_invalid_dirichlet), num_warmup=5, num_samples=5, num_chains=2,
+                chain_method="vectorized", progress_bar=False)
+    with numpyro.validation_enabled(False):
+        mcmc.run(jax.random.key(0))
+    w = mcmc.get_samples()["w"]
+    np.testing.assert_allclose(np.sum(w, -1), 1.0, rtol=1e-5)  # sampled, as NumPyro would

@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import random
 from jax.flatten_util import ravel_pytree
+from numpyro.distributions.constraints import is_dependent
+from numpyro.handlers import seed, substitute, trace
 from numpyro.infer.gibbs import conditioned
 from numpyro.infer.hmc_util import HMCAdaptState
 from numpyro.infer.initialization import init_to_uniform
@@ -132,6 +134,28 @@ def _prototype(model_trace: dict, z: dict) -> dict:
              and site["type"] == "sample" and not site["is_observed"]]
     names += [name for name in z if name not in names]
     return {name: jnp.zeros(jnp.shape(z[name]), z[name].dtype) for name in names}
+
+
+def _arguments_valid(model: Callable, model_args: tuple, model_kwargs: dict,
+                     values: dict) -> Array:
+    """Whether every distribution of the model that validates its arguments (NumPyro's
+    default) has valid arguments at the constrained ``values``: NumPyro's ``validate_args``
+    check, traced (under tracing NumPyro skips it; its ``initialize_model`` runs the model
+    and raises)."""
+    model_trace = trace(substitute(seed(model, 0), data=values)).get_trace(
+        *model_args, **model_kwargs)
+    ok = jnp.array(True)
+    for site in model_trace.values():
+        fn = site["fn"] if site["type"] == "sample" else None
+        while fn is not None:
+            if getattr(fn, "_validate_args", False):
+                for name, value in fn.get_args().items():
+                    constraint = fn.arg_constraints.get(name)
+                    if value is not None and constraint is not None and not is_dependent(
+                            constraint):
+                        ok = ok & jnp.all(constraint(value))
+            fn = getattr(fn, "base_dist", None)
+    return ok
 
 
 def _plain_model(model_trace: dict) -> bool:
@@ -383,6 +407,11 @@ class _LangevinKernel(MCMCKernel):
             valid = True
             if draw is not None:
                 (params, _, _), valid = draw(keys_model)
+                # NumPyro's initialize_model would have raised on invalid arguments
+                check = lambda z: _arguments_valid(
+                    self._model, model_args, model_kwargs or {},
+                    self.postprocess_fn(model_args, model_kwargs)(z))
+                valid = valid & (jax.vmap(check) if vectorized else check)(params)
             state, key_search = (jax.vmap(init_one) if vectorized else init_one)(params, keys)
             if self._adapt_step_size:
                 state = self._find_step_size(state, key_search, potential, vectorized)
@@ -391,7 +420,7 @@ class _LangevinKernel(MCMCKernel):
         args = (rng_key, init_params, key_model if draw is not None else None)
         if is_concrete(args):
             state, valid = run_cached(program, *args)
-            if not np.all(valid):  # NumPyro's own error, with its per-site warnings
+            if not np.all(valid):  # NumPyro's own errors, with its per-site warnings
                 initialize_model(key_model, self._model, init_strategy=self._init_strategy,
                                  model_args=model_args, model_kwargs=model_kwargs)
         else:  # traced (pmap, or a caller's jit): part of the caller's program
