@@ -253,6 +253,13 @@ def test_invalid_distribution_arguments_raise_numpyros_error(chain_method, num_c
         mcmc.run(jax.random.key(0))
 
 
+def test_invalid_distribution_arguments_raise_with_init_params_too():
+    mcmc = MCMC(MALA(_invalid_dirichlet), num_warmup=5, num_samples=5, num_chains=2,
+                chain_method="vectorized", progress_bar=False)
+    with pytest.raises(ValueError, match="invalid concentration"):
+        mcmc.run(jax.random.key(0), init_params={"w": jnp.zeros((2, 2))})
+
+
 def test_without_validation_invalid_arguments_are_not_checked():
     mcmc = MCMC(ULA(_invalid_dirichlet), num_warmup=5, num_samples=5, num_chains=2,
                 chain_method="vectorized", progress_bar=False)

@@ -292,9 +292,11 @@ class _LangevinKernel(MCMCKernel):
     def _init_params(self, rng_key, model_args, model_kwargs, init_params):
         """Initial unconstrained positions, and the potential's generators (model only).
 
-        Returns ``(params, draw)``: the positions, or ``None`` and ``draw(keys)``, NumPyro's
-        ``find_valid_initial_params`` for a batch of chains, to be run inside :meth:`init`'s
-        compiled program (NumPyro's ``initialize_model`` would compile it on every run).
+        Returns ``(params, draw, traced)``: the positions, or ``None`` and ``draw(keys)``,
+        NumPyro's ``find_valid_initial_params`` for a batch of chains, to be run inside
+        :meth:`init`'s compiled program (NumPyro's ``initialize_model`` would compile it on
+        every run); ``traced``: NumPyro's ``initialize_model`` was only traced (so its
+        validation of the distributions' arguments is left to :meth:`init`'s program).
         """
         if self._model is None:
             if init_params is None:
@@ -302,7 +304,7 @@ class _LangevinKernel(MCMCKernel):
                     f"{type(self).__name__}(potential_fn=...) needs init_params: pass "
                     "mcmc.run(key, init_params=...) with one position per chain"
                 )
-            return init_params, None
+            return init_params, None, False
         if self._check_model and not self._constrained_init:
             # the doubly-intractable guard: an unnormalized energy whose params depend on
             # latent sites would give a wrong posterior (shape-only tracing, no compile)
@@ -321,16 +323,17 @@ class _LangevinKernel(MCMCKernel):
             draw = partial(find_valid_initial_params, model=self._model,
                            init_strategy=self._init_strategy, model_args=model_args,
                            model_kwargs=model_kwargs, prototype_params=info.param_info.z)
+        traced = info is not None  # NumPyro's run (and its argument validation) skipped
         if info is None:
             info = init(rng_key)
         self._potential_fn_gen = info.potential_fn
         self._postprocess_fn = info.postprocess_fn
         if init_params is None:
-            return (None if draw else info.param_info.z), draw
+            return (None if draw else info.param_info.z), draw, traced
         if self._constrained_init:  # Gibbs hands non-HMC blocks constrained values
             unc = lambda p: unconstrain_fn(self._model, model_args, model_kwargs or {}, p)
-            return (unc(init_params) if not batch else jax.vmap(unc)(init_params)), None
-        return init_params, None
+            init_params = unc(init_params) if not batch else jax.vmap(unc)(init_params)
+        return init_params, None, traced
 
     def _adapter(self, potential: Callable) -> tuple[Callable, Callable]:
         """NumPyro's warmup adapter, tuning ``h`` as one-step HMC tunes ``eps``; its init
@@ -397,7 +400,8 @@ class _LangevinKernel(MCMCKernel):
             rng_key, key_model = jnp.swapaxes(jax.vmap(random.split)(rng_key), 0, 1)
         else:
             rng_key, key_model = random.split(rng_key)
-        init_params, draw = self._init_params(key_model, model_args, model_kwargs, init_params)
+        init_params, draw, traced = self._init_params(key_model, model_args, model_kwargs,
+                                                      init_params)
         self._num_warmup = int(num_warmup)
         potential = self.get_potential_fn(model_args, model_kwargs)
         init_one = partial(self._init_one, potential=potential)
@@ -407,7 +411,7 @@ class _LangevinKernel(MCMCKernel):
             valid = True
             if draw is not None:
                 (params, _, _), valid = draw(keys_model)
-                # NumPyro's initialize_model would have raised on invalid arguments
+            if traced:  # NumPyro's initialize_model would have raised on invalid arguments
                 check = lambda z: _arguments_valid(
                     self._model, model_args, model_kwargs or {},
                     self.postprocess_fn(model_args, model_kwargs)(z))
