@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -31,16 +32,28 @@ def min_time(fn: Callable[[], Any], repeats: int = 5) -> float:
     return best
 
 
-def interleaved_min_times(fns: dict[str, Callable[[], Any]], repeats: int = 5) -> dict[str, float]:
-    """Minimum times of several functions, interleaved so machine noise hits all alike."""
-    for f in fns.values():
+def interleaved_min_times(fns: dict[str, Callable[[], Any]], repeats: int = 5,
+                          min_seconds: float = 0.0) -> dict[str, float]:
+    """Minimum times of several functions (seconds per call), interleaved so machine noise
+    hits all alike.
+
+    With ``min_seconds > 0`` each timed sample is a batch of calls lasting at least that
+    long (the count set from a warm-up call), blocked once at its end: a single call of a
+    millisecond is at the mercy of one scheduling delay.
+    """
+    counts = {}
+    for k, f in fns.items():
+        t0 = time.perf_counter()
         block(f())
+        counts[k] = max(1, math.ceil(min_seconds / max(time.perf_counter() - t0, 1e-9)))
     best = {k: float("inf") for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
             t0 = time.perf_counter()
-            block(f())
-            best[k] = min(best[k], time.perf_counter() - t0)
+            for _ in range(counts[k]):
+                out = f()
+            block(out)
+            best[k] = min(best[k], (time.perf_counter() - t0) / counts[k])
     return best
 
 

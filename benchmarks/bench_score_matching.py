@@ -94,6 +94,9 @@ def _train_step(energy_fn, objective, optimizer):
     return step
 
 
+MIN_BATCH_S = 0.05  # each timed sample: calls for at least 50 ms (one call is 1-3 ms)
+
+
 def step_cost(dims, repeats: int) -> list[dict]:
     rows = []
     optimizer = optax.adam(1e-3)
@@ -108,7 +111,7 @@ def step_cost(dims, repeats: int) -> list[dict]:
         # the (B, D) standard normals that sliced and denoising SM draw each step
         draw = jax.jit(lambda k, d=d: jax.random.normal(k, (BATCH, d), jnp.float32))
         fns["noise draw"] = lambda draw=draw, key=key: draw(key)
-        times = interleaved_min_times(fns, repeats=repeats)
+        times = interleaved_min_times(fns, repeats=repeats, min_seconds=MIN_BATCH_S)
         rows.append({"dim": d, **{k: v * 1e3 for k, v in times.items()}})
         print(f"  D={d}: " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in times.items()),
               flush=True)
@@ -166,7 +169,7 @@ def fit_overhead(num_steps: int, repeats: int) -> dict:
 
 def main(quick: bool = False) -> None:
     dims = (2, 10, 50) if quick else (2, 10, 50, 100, 200)
-    repeats = 2 if quick else 5
+    repeats = 2 if quick else 7
     t0 = time.perf_counter()
     rows = step_cost(dims, repeats)
     overhead = fit_overhead(200 if quick else 1000, repeats)
@@ -228,8 +231,9 @@ def render(rows: list[dict], overhead: dict, repeats: int, quick: bool,
           overhead["scan_steps_per_s"], overhead["ratio"], overhead["ratio_scan"]]])
     body = f"""One training step (loss, gradient w.r.t. the MLP parameters, Adam update) of an MLP
 energy D -> 128 -> 128 -> 1 (float32) on a batch of {BATCH}; minimum of {repeats} interleaved
-repeats after a warm-up. *naive exact* takes `jnp.trace(jax.hessian(E))` plus a separate
-gradient; *exact* (ours) linearises `grad E` once and pushes the D basis vectors through it.
+repeats after a warm-up, each repeat a batch of calls lasting at least
+{int(1e3 * MIN_BATCH_S)} ms, per call. *naive exact* takes `jnp.trace(jax.hessian(E))` plus a
+separate gradient; *exact* (ours) linearises `grad E` once and pushes the D basis vectors through it.
 *reference* is a step on the mean energy of the batch (no input derivatives): the cost floor
 of this network, whose first layer alone grows with D (D x 128 weights; at D = 200 it holds
 more weights than a hidden layer). *energy-gradient* is a step on `mean 0.5 |grad_x E|^2`:
@@ -245,10 +249,13 @@ network's does not grow as fast; it is most of why DSM's cost per unit rises wit
 **Cost in units of one energy-gradient step at the same D** (the ratio removes the growth of
 the network itself). Target: flat for sliced and denoising (D = {rows[-1]['dim']} / D = 2
 <= 1.2; this run: {verdicts}), linear in D for exact SM. Exact SM costs more than
-sliced SM (one projection) from D = {crossover} on. The last row moves by about +-0.2
-between runs on this shared 2-core machine (2026-11-29: sliced 0.94 and 1.27, denoising
-1.33 and 1.23 in two runs), so a verdict near 1.2 can flip between runs; denoising's rise
-is its `(B, D)` noise draw (the *noise draw* column), a cost that grows with D.
+sliced SM (one projection) from D = {crossover} on. With single calls timed (before
+2026-11-30 05:40) the last row moved by about +-0.2 between runs on this shared 2-core
+machine (sliced 0.94, 1.27 and 1.26, denoising 1.33, 1.23 and 1.15 in three runs); each
+repeat is now a batch of calls. Denoising's rise is its `(B, D)` noise draw (the *noise
+draw* column): JAX's threefry generator costs about 6 ns per 32-bit word on this CPU, one
+thread, and no generator JAX offers here is cheaper (`benchmarks/studies/normal_draw.py`);
+a plain jitted DSM loop pays the same draw.
 
 {unit_table}
 
