@@ -233,7 +233,8 @@ def render(rows: list[dict], overhead: dict, repeats: int, quick: bool,
 energy D -> 128 -> 128 -> 1 (float32) on a batch of {BATCH}; minimum of {repeats} interleaved
 repeats after a warm-up, each repeat a batch of calls lasting at least
 {int(1e3 * MIN_BATCH_S)} ms, per call. *naive exact* takes `jnp.trace(jax.hessian(E))` plus a
-separate gradient; *exact* (ours) linearises `grad E` once and pushes the D basis vectors through it.
+separate gradient; *exact* (ours) linearises `grad E` once and pushes the D basis vectors
+through it.
 *reference* is a step on the mean energy of the batch (no input derivatives): the cost floor
 of this network, whose first layer alone grows with D (D x 128 weights; at D = 200 it holds
 more weights than a hidden layer). *energy-gradient* is a step on `mean 0.5 |grad_x E|^2`:
