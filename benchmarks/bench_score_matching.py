@@ -252,8 +252,10 @@ the network itself). Target: flat for sliced and denoising (D = {rows[-1]['dim']
 <= 1.2; this run: {verdicts}), linear in D for exact SM. Exact SM costs more than
 sliced SM (one projection) from D = {crossover} on. With single calls timed (before
 2026-11-30 05:40) the last row moved by about +-0.2 between runs on this shared 2-core
-machine (sliced 0.94, 1.27 and 1.26, denoising 1.33, 1.23 and 1.15 in three runs); each
-repeat is now a batch of calls. Denoising's rise is its `(B, D)` noise draw (the *noise
+machine (sliced 0.94, 1.27 and 1.26, denoising 1.33, 1.23 and 1.15 in three runs). Each
+repeat is now a batch of calls, and the spread remains: two such runs (2026-11-30 05:38 and
+05:56, loads 1.3 and 1.6) gave sliced 1.21 and 0.99, denoising 1.22 and 1.04. A verdict
+near 1.2 is not robust either way. Denoising's rise is its `(B, D)` noise draw (the *noise
 draw* column): JAX's threefry generator costs about 6 ns per 32-bit word on this CPU, one
 thread, and no generator JAX offers here is cheaper (`benchmarks/studies/normal_draw.py`);
 a plain jitted DSM loop pays the same draw.

@@ -72,6 +72,8 @@ def _sampling_rows(res: dict) -> list[tuple]:
     ]
 
 
+SM_NOISE = ("two runs on 2026-11-30 (05:38, 05:56) gave sliced 1.21 / 0.99 and denoising "
+            "1.22 / 1.04: not robust either way")
 NOISE = "within 5% of 1 reads as level (this machine's run-to-run noise)"
 
 
@@ -82,6 +84,8 @@ def _score_matching_rows(res: dict) -> list[tuple]:
                  ("sliced (one projection)", "sliced",
                   f"with variance reduction: {flat.get('sliced-VR', float('nan')):.3g}"),
                  ("denoising", "denoising", "the (B, D) normal draw; see the page"))]
+    rows = [(what, limit, value, note + "; " + SM_NOISE, page)
+            for what, limit, value, note, page in rows]
     exact = flat.get("exact")
     rows.append(("exact SM cost per energy-gradient step grows linearly in D", None, exact,
                  "D=200 / D=2 per-unit cost (D grew 100x); crossover with sliced SM stated on "
