@@ -72,8 +72,6 @@ def _sampling_rows(res: dict) -> list[tuple]:
     ]
 
 
-SM_NOISE = ("two runs on 2026-11-30 (05:38, 05:56) gave sliced 1.21 / 0.99 and denoising "
-            "1.22 / 1.04: not robust either way")
 NOISE = "within 5% of 1 reads as level (this machine's run-to-run noise)"
 
 
@@ -84,8 +82,11 @@ def _score_matching_rows(res: dict) -> list[tuple]:
                  ("sliced (one projection)", "sliced",
                   f"with variance reduction: {flat.get('sliced-VR', float('nan')):.3g}"),
                  ("denoising", "denoising", "the (B, D) normal draw; see the page"))]
-    rows = [(what, limit, value, note + "; " + SM_NOISE, page)
-            for what, limit, value, note, page in rows]
+    rounds = _get(res, "data", "rounds_flatness") or []
+    if len(rounds) > 1:  # the median of one run's rounds; each round's own ratio in the note
+        rows = [(what, limit, value, note + "; median of rounds " + ", ".join(
+                    f"{r[key]:.2f}" for r in rounds), page)
+                for (what, limit, value, note, page), key in zip(rows, ("sliced", "denoising"))]
     exact = flat.get("exact")
     rows.append(("exact SM cost per energy-gradient step grows linearly in D", None, exact,
                  "D=200 / D=2 per-unit cost (D grew 100x); crossover with sliced SM stated on "
