@@ -69,8 +69,9 @@ def find_reasonable_step_size(
     ``potential_fn`` and ``temperature`` with :func:`functools.partial` to get the callable
     NumPyro's ``warmup_adapter`` expects.
 
-    How it runs depends on its inputs, not its answer. With concrete inputs (a kernel's init
-    runs op by op) the trials are evaluated in batches, one vectorized evaluation per batch
+    How it runs depends on its inputs, not its answer. With concrete inputs (a call outside
+    ``jit``; the kernels' init traces it into one cached program) the trials are evaluated
+    in batches, one vectorized evaluation per batch
     of :data:`SEARCH_RUNGS` step sizes ``h0 4^k`` (first ``k = -4..4``, then further in the
     search's direction until every chain has stopped), and the answer is read off the
     batches: the step the one-at-a-time search stops at, wherever that is. This compiles
