@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import interleaved_min_times, markdown_table, write_results  # noqa: E402
 
 import numpyro_ebm as ebm  # noqa: E402
-from numpyro_ebm import Objective  # noqa: E402
+from numpyro_ebm import Objective, _random  # noqa: E402
 
 BATCH = 200
 HIDDEN = (128, 128)
@@ -70,6 +70,16 @@ def _energy_gradient_loss(energy_fn, params, extras, state, batch, key):
 UNIT = Objective(lambda *a: ((), ()), _energy_gradient_loss, "energy_gradient")
 
 
+def _plain_dsm_loss(energy_fn, params, extras, state, batch, key, sigma=0.1):
+    """One-sigma DSM as a user would write it: ``jax.random.normal`` noise (the baseline)."""
+    eps = jax.random.normal(key, batch.shape, batch.dtype)
+    g = jax.vmap(lambda x: jax.grad(energy_fn, 1)(params, x))(batch + sigma * eps)
+    return 0.5 * jnp.mean(jnp.sum((-g + eps / sigma) ** 2, -1)), (state, {})
+
+
+PLAIN_DSM = Objective(lambda *a: ((), ()), _plain_dsm_loss, "plain_denoising")
+
+
 def _objectives() -> dict[str, Objective]:
     return {
         "exact": ebm.exact_score_matching(),
@@ -77,6 +87,7 @@ def _objectives() -> dict[str, Objective]:
         "sliced": ebm.sliced_score_matching(),
         "sliced-VR": ebm.sliced_score_matching(variance_reduction=True),
         "denoising": ebm.denoising_score_matching(0.1),
+        "plain denoising": PLAIN_DSM,
         "reference": REFERENCE,
         "energy-gradient": UNIT,
     }
@@ -95,6 +106,7 @@ def _train_step(energy_fn, objective, optimizer):
     return step
 
 
+PER_UNIT = ("exact", "sliced", "sliced-VR", "denoising", "plain denoising")
 MIN_BATCH_S = 0.05  # each timed sample: calls for at least 50 ms (one call is 1-3 ms)
 ROUNDS = 3  # whole passes over the dimensions; the verdict is the median of their ratios
 
@@ -110,9 +122,11 @@ def step_cost(dims, repeats: int) -> list[dict]:
         args = (params, opt_state, batch, key)
         steps = {name: _train_step(energy, obj, optimizer) for name, obj in _objectives().items()}
         fns = {name: (lambda step=step, args=args: step(*args)) for name, step in steps.items()}
-        # the (B, D) standard normals that sliced and denoising SM draw each step
-        draw = jax.jit(lambda k, d=d: jax.random.normal(k, (BATCH, d), jnp.float32))
+        # the (B, D) standard normals that DSM draws each step: ours and jax.random's
+        draw = jax.jit(lambda k, d=d: _random.normal(k, (BATCH, d), jnp.float32))
         fns["noise draw"] = lambda draw=draw, key=key: draw(key)
+        jdraw = jax.jit(lambda k, d=d: jax.random.normal(k, (BATCH, d), jnp.float32))
+        fns["jax.random draw"] = lambda draw=jdraw, key=key: draw(key)
         times = interleaved_min_times(fns, repeats=repeats, min_seconds=MIN_BATCH_S)
         rows.append({"dim": d, **{k: v * 1e3 for k, v in times.items()}})
         print(f"  D={d}: " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in times.items()),
@@ -173,7 +187,7 @@ def _flatness(rows: list[dict]) -> dict[str, float]:
     """Per-unit cost at the largest D over that at the smallest, per objective."""
     return {k: (rows[-1][k] / rows[-1]["energy-gradient"])
             / (rows[0][k] / rows[0]["energy-gradient"])
-            for k in ("exact", "sliced", "sliced-VR", "denoising")}
+            for k in PER_UNIT}
 
 
 def step_cost_rounds(dims, repeats: int, rounds: int) -> tuple[list[dict], list[dict]]:
@@ -214,7 +228,7 @@ def render(rows: list[dict], overhead: dict, repeats: int, quick: bool,
     ``measured`` and ``rebuilt_by`` of :func:`_common.write_results`, for a rebuild)."""
     base = rows[0]
     per_unit = {name: [r[name] / r["energy-gradient"] for r in rows]
-                for name in ("exact", "sliced", "sliced-VR", "denoising")}
+                for name in PER_UNIT}
     flat = {name: v[-1] / v[0] for name, v in per_unit.items()}
     if rounds:  # the verdict: the median over rounds of each round's own ratio
         flat = {k: float(np.median([r[k] for r in rounds])) for k in flat}
@@ -234,20 +248,26 @@ def render(rows: list[dict], overhead: dict, repeats: int, quick: bool,
            "ratios." if rounds and len(rounds) > 1 else "")
     table = markdown_table(
         ["D", "exact (ms)", "naive exact (ms)", "exact / naive", "sliced (ms)", "sliced-VR (ms)",
-         "denoising (ms)", "reference (ms)", "energy-gradient (ms)", "noise draw (ms)",
-         "sliced vs D=2",
+         "denoising (ms)", "plain denoising (ms)", "reference (ms)", "energy-gradient (ms)",
+         "noise draw (ms)", "jax.random draw (ms)", "sliced vs D=2",
          "denoising vs D=2", "reference vs D=2"],
         [[r["dim"], r["exact"], r["naive exact"], r["exact"] / r["naive exact"], r["sliced"],
-          r["sliced-VR"], r["denoising"], r["reference"], r["energy-gradient"],
-          r["noise draw"], r["sliced"] / base["sliced"], r["denoising"] / base["denoising"],
+          r["sliced-VR"], r["denoising"], r["plain denoising"], r["reference"],
+          r["energy-gradient"], r["noise draw"], r["jax.random draw"], r["sliced"] / base["sliced"],
+          r["denoising"] / base["denoising"],
           r["reference"] / base["reference"]]
          for r in rows])
     unit_table = markdown_table(
-        ["D", "exact / unit", "sliced / unit", "sliced-VR / unit", "denoising / unit"],
-        [[r["dim"], *(per_unit[k][i] for k in ("exact", "sliced", "sliced-VR", "denoising"))]
-         for i, r in enumerate(rows)]
-        + [[f"D={rows[-1]['dim']} / D={rows[0]['dim']}",
-            *(flat[k] for k in ("exact", "sliced", "sliced-VR", "denoising"))]])
+        ["D", *(f"{k} / unit" for k in PER_UNIT)],
+        [[r["dim"], *(per_unit[k][i] for k in PER_UNIT)] for i, r in enumerate(rows)]
+        + [[f"D={rows[-1]['dim']} / D={rows[0]['dim']}", *(flat[k] for k in PER_UNIT)]])
+    last = rows[-1]
+    saved = last["jax.random draw"] - last["noise draw"]
+    control = (f"In this run plain denoising measured {flat['plain denoising']:.2f} against "
+               f"our {flat['denoising']:.2f}: the half-cost draw saves {saved:.2f} ms at D = "
+               f"{last['dim']} ({100 * saved / last['denoising']:.0f}% of a DSM step), less "
+               "than the run-to-run spread of this ratio, so most of the change from the "
+               "earlier 1.29 is the machine, not the code.")
     fit_table = markdown_table(
         ["steps", "fit (steps/s)", "Python loop (steps/s)", "scanned loop (steps/s)",
          "fit / Python loop (time)", "fit / scanned loop (time)"],
@@ -264,9 +284,13 @@ of this network, whose first layer alone grows with D (D x 128 weights; at D = 2
 more weights than a hidden layer). *energy-gradient* is a step on `mean 0.5 |grad_x E|^2`:
 one input gradient per point, differentiated in the parameters, the unit of cost of every
 score-based objective at that D (the energy itself grows with D, so raw times do too).
-*noise draw* is the `(B, D)` standard-normal draw that sliced SM (projections) and DSM
-(perturbations) make each step: threefry random bits, a cost that grows with D while the
-network's does not grow as fast; it is most of why DSM's cost per unit rises with D.
+*noise draw* is the `(B, D)` standard-normal draw that DSM makes each step (sliced SM draws
+`(B, D)` Rademacher projections from the same words); *jax.random draw* is the same draw
+by `jax.random.normal`, and *plain denoising* is one-sigma DSM written as a user would,
+with that draw. The draw's cost grows with D while the network's does not grow as fast.
+Ours uses both 32-bit words of each threefry block (`numpyro_ebm/_random.py`), where
+`jax.random` (partitionable threefry, JAX's default) hashes one block per word: half the
+hashing for the same generator.
 {exact_vs_naive}
 
 {table}
@@ -279,10 +303,11 @@ sliced SM (one projection) from D = {crossover} on. With single calls timed (bef
 machine (sliced 0.94, 1.27 and 1.26, denoising 1.33, 1.23 and 1.15 in three runs). Each
 repeat is now a batch of calls, and the spread remains: two such runs (2026-11-30 05:38 and
 05:56, loads 1.3 and 1.6) gave sliced 1.21 and 0.99, denoising 1.22 and 1.04, hence the
-rounds. Denoising's rise is its `(B, D)` noise draw (the *noise
-draw* column): JAX's threefry generator costs about 6 ns per 32-bit word on this CPU, one
-thread, and no generator JAX offers here is cheaper (`benchmarks/studies/normal_draw.py`);
-a plain jitted DSM loop pays the same draw.
+rounds. Before 2026-11-30 07:00 DSM drew its noise with `jax.random.normal` and missed
+(1.29; rounds 1.31, 1.25, 1.29): JAX's threefry costs about 6 ns per 32-bit word on this
+CPU, one thread, and no other generator JAX offers here is cheaper
+(`benchmarks/studies/normal_draw.py`); the *plain denoising* column still pays that draw.
+{control}
 
 {unit_table}
 

@@ -81,7 +81,9 @@ def _score_matching_rows(res: dict) -> list[tuple]:
              "score_matching") for name, key, note in (
                  ("sliced (one projection)", "sliced",
                   f"with variance reduction: {flat.get('sliced-VR', float('nan')):.3g}"),
-                 ("denoising", "denoising", "the (B, D) normal draw; see the page"))]
+                 ("denoising", "denoising",
+                  "plain DSM with jax.random noise, same run: "
+                  f"{flat.get('plain denoising', float('nan')):.3g}"))]
     rounds = _get(res, "data", "rounds_flatness") or []
     if len(rounds) > 1:  # the median of one run's rounds; each round's own ratio in the note
         rows = [(what, limit, value, note + "; median of rounds " + ", ".join(

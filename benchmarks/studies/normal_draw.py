@@ -4,8 +4,10 @@ noise; docs/benchmarks/score_matching.md's *noise draw* column).
     python benchmarks/studies/normal_draw.py [--batch 256] [--dim 200]   # ~10 s
 
 Jitted draws of ``(B, D)`` float32 values from one key, minimum over 5 repeats of 200 calls:
-threefry (JAX's default) normal, its raw 32-bit words alone, Box-Muller on threefry
-uniforms, and the ``rbg`` / ``unsafe_rbg`` key implementations (XLA's RngBitGenerator).
+threefry (JAX's default) normal, the library's pair layout of the same generator
+(``numpyro_ebm/_random.py``: both words of each block), threefry's raw 32-bit words
+alone, Box-Muller on threefry uniforms, and the ``rbg`` / ``unsafe_rbg`` key
+implementations (XLA's RngBitGenerator).
 Prints milliseconds per draw; nothing is written.
 """
 
@@ -16,6 +18,8 @@ import time
 
 import jax
 import jax.numpy as jnp
+
+from numpyro_ebm import _random
 
 
 def _ms(f, key, n: int = 200) -> float:
@@ -43,6 +47,8 @@ def main(b: int, d: int) -> dict[str, float]:
         return jnp.concatenate([r * jnp.cos(th), r * jnp.sin(th)], -1)
 
     draws = {"threefry normal": lambda k: jax.random.normal(k, (b, d)),
+             "threefry pairs normal (numpyro_ebm._random)": lambda k: _random.normal(
+                 k, (b, d), jnp.float32),
              "threefry raw bits": lambda k: jax.random.bits(k, (b, d)),
              "Box-Muller on threefry uniforms": box_muller,
              "unsafe_rbg normal": other_impl("unsafe_rbg"), "rbg normal": other_impl("rbg")}

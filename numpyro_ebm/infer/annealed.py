@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import checks
+from .. import _random, checks
 from ..typing import Array
 
 __all__ = ["annealed_langevin", "annealed_step_sizes"]
@@ -114,7 +114,7 @@ def annealed_langevin(
 
     def step(x, inp):
         k, sigma, h = inp
-        xi = jax.random.normal(k, x.shape, x.dtype)
+        xi = _random.normal(k, x.shape, x.dtype)
         x_new = x + h * batched_score(x, sigma) + jnp.sqrt(2.0 * h * temperature) * xi
         ok = jnp.all(jnp.isfinite(x_new), axis=event_axes, keepdims=True)
         x_new = jnp.where(ok, x_new, x)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from .. import _random
 from ..checks import positive_float
 from ..energy import batched_energy, check_energy
 from ..typing import Array, EnergyFn, Params
@@ -36,7 +37,7 @@ class _CNCE:
     def loss(self, energy_fn: EnergyFn, params: Params, extras, state, batch, key):
         batch = unpaired_batch(batch, "conditional_noise_contrastive_estimation")
         k = batch.ndim - 1
-        eps = jax.random.normal(key, (self.noise_ratio,) + batch.shape, batch.dtype)
+        eps = _random.normal(key, (self.noise_ratio,) + batch.shape, batch.dtype)
         e_x = batched_energy(energy_fn, params, batch, k)
         e_y = batched_energy(energy_fn, params, batch + self.noise_scale * eps, k)
         diff = e_x - e_y  # -G(x, y): the logit of the true order is E(y) - E(x)

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from .. import _random
 from ..checks import positive_float, positive_int
 from ..energy import batched_energy, check_energy
 from ..typing import Array, EnergyFn, Params
@@ -52,8 +53,8 @@ class _EnergyDiscrepancy:
         k = x.ndim - 1
         k_y, k_neg = jax.random.split(key)
         s, m = self.noise_scale, self.num_samples
-        y = x + s * jax.random.normal(k_y, x.shape, x.dtype)
-        x_neg = y + s * jax.random.normal(k_neg, (m,) + x.shape, x.dtype)  # (M, B, ...)
+        y = x + s * _random.normal(k_y, x.shape, x.dtype)
+        x_neg = y + s * _random.normal(k_neg, (m,) + x.shape, x.dtype)  # (M, B, ...)
         e_pos = batched_energy(energy_fn, params, x, k)
         e_neg = batched_energy(energy_fn, params, x_neg.reshape((-1,) + x.shape[1:]), k)
         e_neg = e_neg.reshape(m, x.shape[0])

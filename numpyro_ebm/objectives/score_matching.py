@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _random
 from ..checks import one_of, positive_int, real_array
 from ..typing import Array
 from .base import Objective, from_spec
@@ -98,8 +99,8 @@ def sample_projections(key: Any, num: int, dim: int, kind: str = "rademacher",
     """
     dtype = jnp.result_type(float) if dtype is None else dtype
     if kind == "rademacher":
-        return jax.random.rademacher(key, (num, dim), dtype)
-    v = jax.random.normal(key, (num, dim), dtype)
+        return _random.rademacher(key, (num, dim), dtype)
+    v = _random.normal(key, (num, dim), dtype)
     if kind == "gaussian":
         return v
     if kind == "sphere":
@@ -170,7 +171,7 @@ class _DenoisingScoreMatching(_NoInit):
         else:
             k_level, k_noise = jax.random.split(key)
             sigma = levels[jax.random.randint(k_level, (x.shape[0],), 0, levels.shape[0])]
-        eps = jax.random.normal(k_noise, x.shape, x.dtype)
+        eps = _random.normal(k_noise, x.shape, x.dtype)
         x_noisy = x + sigma.reshape((-1,) + (1,) * (x.ndim - 1)) * eps
 
         def one(xt, e, s):
