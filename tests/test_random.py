@@ -56,12 +56,12 @@ def test_rademacher_values_and_balance():
 
 def test_vmapped_keys_match_one_by_one():
     keys = jax.random.split(jax.random.key(3), 4)
-    batched = jax.vmap(lambda k: _random.normal(k, (3, 5), F32))(keys)
+    batched = jax.vmap(lambda k: _random.normal(k, (3, 9), F32))(keys)
     for i in range(4):
-        np.testing.assert_array_equal(batched[i], _random.normal(keys[i], (3, 5), F32))
+        np.testing.assert_array_equal(batched[i], _random.normal(keys[i], (3, 9), F32))
 
 
-@pytest.mark.parametrize("shape", [(), (1,), (7,), (2, 0), (2, 3, 4)])
+@pytest.mark.parametrize("shape", [(), (1,), (7,), (8,), (9,), (2, 0), (2, 3, 8)])
 def test_shapes(shape):
     z = _random.normal(jax.random.key(4), shape, F32)
     assert z.shape == shape and bool(jnp.all(jnp.isfinite(z)))
@@ -76,8 +76,10 @@ def test_other_implementations_and_widths_fall_back_to_jax_random():
     for dtype in (jnp.float64, jnp.float16):
         np.testing.assert_array_equal(_random.normal(k, (4, 3), dtype),
                                       jax.random.normal(k, (4, 3), dtype))
-    # but float32 is the pair layout: other values from the same key
-    assert not np.array_equal(_random.normal(k, (4, 3), F32), jax.random.normal(k, (4, 3), F32))
+    # rows shorter than MIN_ROW too; longer float32 rows are the pair layout (other values)
+    short, long = (4, _random.MIN_ROW - 1), (4, _random.MIN_ROW)
+    np.testing.assert_array_equal(_random.normal(k, short, F32), jax.random.normal(k, short, F32))
+    assert not np.array_equal(_random.normal(k, long, F32), jax.random.normal(k, long, F32))
 
 
 def _threefry_operands(f) -> set[str]:

@@ -66,10 +66,11 @@ def test_fit_with_exact_sm_converges_to_the_closed_form():
 
 
 # ----------------------------------------------------------------------------- sliced SM
-@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])  # float32: half-cost words
+# float32 rows of 12: half-cost words (numpyro_ebm/_random.py)
+@pytest.mark.parametrize("dtype, d", [(jnp.float64, 4), (jnp.float32, 12)])
 @pytest.mark.parametrize("kind", ["rademacher", "gaussian", "sphere"])
-def test_projections_have_identity_second_moment(kind, dtype):
-    n, d = 20000, 4
+def test_projections_have_identity_second_moment(kind, dtype, d):
+    n = 20000
     v = np.asarray(sample_projections(KEY, n, d, kind, dtype), np.float64)
     outer = v[:, :, None] * v[:, None, :]
     se = outer.std(0) / np.sqrt(n)
@@ -127,11 +128,12 @@ def test_sliced_sm_has_the_exact_sm_optimum_in_expectation(vr):
 
 
 # ----------------------------------------------------------------------------- denoising SM
-@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])  # float32: half-cost noise
-def test_dsm_fits_the_smoothed_precision(dtype):
+# float32 rows of 10: half-cost noise (numpyro_ebm/_random.py)
+@pytest.mark.parametrize("dtype, d", [(jnp.float64, 2), (jnp.float32, 10)])
+def test_dsm_fits_the_smoothed_precision(dtype, d):
     # unit-variance data smoothed by N(0, sigma^2): the DSM optimum is P = I / (1 + sigma^2)
     # (Vincent 2011); its expected gradient vanishes there and not at P = I
-    sigma, d = 0.5, 2
+    sigma = 0.5
     obj = ne.denoising_score_matching(sigma)
     x = jax.random.normal(jax.random.key(3), (100_000, d), dtype)
 
