@@ -47,7 +47,8 @@ CASES = {
 }
 
 
-# optax transformations are closures that compare by identity: build one and reuse it
+# one optimizer object for these cases; optimizers built afresh per call (equal by value)
+# are checked in test_optimizers_built_apart_but_equal_compile_once
 OPTIMIZER = optax.sgd(1e-3)
 
 
@@ -92,3 +93,29 @@ def test_validation_and_resume_compile_nothing_the_second_time(tmp_path):
     with count_compiles() as compiles:
         second = run_and_resume()
     assert len(compiles) == 0 and first.step == second.step == 10
+
+
+def _schedule_optimizer(lr):
+    """Built afresh on every call: new closures each time (a clip, Adam, a cosine schedule)."""
+    return optax.chain(optax.clip_by_global_norm(1.0),
+                       optax.adam(optax.cosine_decay_schedule(lr, 100, alpha=0.1)))
+
+
+def test_optimizers_built_apart_but_equal_compile_once():
+    """``optimizer=optax.adam(...)`` written inline in each call: the second fit compiles
+    nothing (optimizers compare by value); another learning rate compiles and differs."""
+    def run(lr):
+        return ne.fit(ENERGY, PARAMS, X, ne.sliced_score_matching(), key=jax.random.key(3),
+                      optimizer=_schedule_optimizer(lr), num_steps=6, batch_size=16,
+                      steps_per_chunk=4, progress_bar=False)
+
+    first = run(1e-2)
+    with count_compiles() as compiles:
+        second = run(1e-2)
+    assert len(compiles) == 0
+    for a, b in zip(jax.tree.leaves(first.params), jax.tree.leaves(second.params), strict=True):
+        assert jnp.array_equal(a, b)
+    with count_compiles() as compiles:
+        other = run(3e-2)
+    assert len(compiles) > 0
+    assert not jnp.array_equal(other.params["precision"], first.params["precision"])

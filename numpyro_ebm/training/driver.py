@@ -131,7 +131,7 @@ def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key:
     first, keys = _init_batch(base_key, cfg.data, cfg.batch_size, legacy)
     energy_err = energy_check_error(step_fn.energy_fn, params, cfg.data)
     try:
-        state = init_train_state(step_fn.energy_fn, params, step_fn.objective, cfg.optimizer,
+        state = init_train_state(step_fn.energy_fn, params, step_fn.objective, step_fn.optimizer,
                                  keys.init, first, extras=extras,
                                  objective_state=objective_state)
         if energy_err is not None:

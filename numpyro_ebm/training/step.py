@@ -16,6 +16,7 @@ import optax
 
 from ..objectives.base import Objective
 from ..typing import Array, EnergyFn, PyTree
+from .by_value import canonical_optimizer
 from .state import TrainState
 
 __all__ = ["TrainStep", "make_train_step"]
@@ -76,10 +77,12 @@ def make_train_step(energy_fn: EnergyFn, objective: Objective,
     """The pure train step ``step(state, batch, key) -> (state, metrics)``.
 
     Equal arguments give equal (and equally hashed) steps, so jitted callers compile once.
+    The optimizer counts as equal by value (``canonical_optimizer`` in
+    ``numpyro_ebm.training.by_value``): two ``optax.adam(1e-3)`` built apart give equal steps.
 
     Examples
     --------
     >>> step = make_train_step(energy_fn, objective, optax.adam(1e-3))  # doctest: +SKIP
     >>> state, metrics = jax.jit(step)(state, batch, key)                # doctest: +SKIP
     """
-    return TrainStep(energy_fn, objective, optimizer)
+    return TrainStep(energy_fn, objective, canonical_optimizer(optimizer))
