@@ -175,6 +175,8 @@ Targets: steady <= 1.05, run <= 1.15.{_load(load)}
 **Verdict (wall time).** Steady state {verdict("steady_ratio", 1.05)}; whole run
 {verdict("run_ratio", 1.15)}.
 
+{_losses(rows)}
+
 ### Wall time
 
 {table("wall")}
@@ -182,9 +184,11 @@ Targets: steady <= 1.05, run <= 1.15.{_load(load)}
 ### Process CPU time
 
 CPU time of all the process's threads. It is not the measure to judge by: XLA's CPU thread
-pool spins while the host waits, so every host round trip (one per chunk in `fit`, none in
-the plain loop) is charged several times over; it is shown because on a loaded machine it
-tells whether a wall-time difference came from other processes.
+pool can spin while the host waits (every host round trip, one per chunk in `fit` and none
+in the plain loop, is then charged more than once), and time the process waits for a core
+held by other jobs is not charged at all (CPU time below wall time, as on a loaded
+machine). It is shown because, next to the wall time, it tells whether a wall-time
+difference came from other processes.
 
 {table("cpu")}
 
@@ -223,9 +227,30 @@ skip count folded into the step number (chunk 3,426 lines).
 def _load(load: tuple[float, float] | None) -> str:
     if load is None:
         return ""
+    busy = max(load) >= 0.5
     return (f" 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end "
-            f"of this run (2 shared cores, other jobs running): ratios of one run, interleaved, "
-            f"minimum of repeats; the absolute times are slower than on an idle machine.")
+            f"of this run (2 shared cores{', other jobs running' if busy else ''}): ratios of "
+            "one run, interleaved, minimum of repeats"
+            + ("; the absolute times are slower than on an idle machine." if busy else "."))
+
+
+def _losses(rows: list[dict]) -> str:
+    """Where ``fit`` loses to the plain loop in this run (wall time), in words."""
+    slower = [r for r in rows if r["steady_ratio_wall"] > 1.0]
+    compile_more = [r for r in rows if r["fit_compile_s_wall"] > r["plain_compile_s_wall"]]
+    out = []
+    if slower:
+        out.append("per step: " + ", ".join(
+            f"{r['objective']} ({r['steady_ratio_wall']:.2f}x)" for r in slower))
+    if compile_more:
+        out.append("compilation: " + ", ".join(
+            f"{r['objective']} ({r['fit_compile_s_wall']:.2f} s against "
+            f"{r['plain_compile_s_wall']:.2f} s)" for r in compile_more)
+            + ": `fit` compiles its guarded chunk, the objective's init and the optimizer's "
+            "init, the plain loop one scan")
+    text = "; ".join(out)
+    return ("**Where we lose (this run).** " + text[0].upper() + text[1:] + "."
+            if out else "**Where we lose (this run).** Nowhere in wall time.")
 
 
 def main(quick: bool = False) -> None:

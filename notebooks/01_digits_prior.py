@@ -347,6 +347,12 @@ r_hat_digit = mala_summary["r_hat"].to_numpy().reshape(BATCH, 64).max(1)
 print("max R-hat per digit of batch 0 (MALA):", np.round(r_hat_digit, 2))
 print()
 print(report)
+if worst(mala_summary)[0] > 1.01 or worst(nuts_summary)[0] > 1.01:
+    print("\nHow to read this: the detailed-balance checks test the kernel against the model "
+          "(a correct kernel passes them whether or not its chains have mixed); R-hat and "
+          "ESS test convergence, and R-hat above 1.01 says these chains have NOT mixed. The "
+          "errors above are those of unconverged runs: run longer, use more chains or fewer "
+          "digits per model, or a tempering kernel (numpyro_ebm.NRPT).")
 
 # %% [markdown]
 # How to read this. The detailed-balance tests pass: the MALA kernel samples the model it
