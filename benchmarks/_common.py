@@ -61,6 +61,12 @@ def machine() -> str:
     return f"{platform.machine()}, {jax.devices()[0].platform}, jax {jax.__version__}"
 
 
+def accelerator() -> str | None:
+    """The JAX backend when it is not the CPU (``"gpu"``, ``"tpu"``), else ``None``."""
+    backend = jax.default_backend()
+    return None if backend == "cpu" else backend
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def fmt(v: Any) -> str:
         return f"{v:.3g}" if isinstance(v, float) else str(v)
@@ -75,18 +81,26 @@ def write_results(name: str, title: str, data: Any, markdown_body: str, *,
                   quick_means: str = "a smoke run: small sizes, few repeats") -> None:
     """Write ``benchmarks/results/<name>.json`` and ``docs/benchmarks/<name>.md``.
 
+    On an accelerator (JAX's default backend is not the CPU) the files are
+    ``<name>_<backend>`` (e.g. ``score_matching_gpu``): a GPU run adds its own rows beside
+    the CPU ones instead of replacing them, and the scorecard lists them.
     ``measured`` (the stored date) and ``rebuilt_by`` (the command) are for a page rebuilt
     from stored results without measuring: the page keeps the measurement's date.
     ``quick_means`` says in the page's header what ``--quick`` left out of this run.
     """
     RESULTS.mkdir(parents=True, exist_ok=True)
     DOCS.mkdir(parents=True, exist_ok=True)
+    device = accelerator()
+    command = f"python benchmarks/run.py --only {name}"
+    if device is not None:
+        name, title = f"{name}_{device}", f"{title} ({device.upper()})"
+        command += f" (on a machine whose JAX backend is {device})"
     stamp = measured or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (RESULTS / f"{name}.json").write_text(
         json.dumps({"name": name, "date": stamp, "machine": machine(), "data": data}, indent=2)
     )
     quick = isinstance(data, dict) and bool(data.get("quick"))
-    command = f"python benchmarks/run.py --only {name}" + (" --quick" if quick else "")
+    command += " --quick" if quick else ""
     by = f"`{command}` ({quick_means})" if quick else f"`{command}` (part of `make bench`)"
     if rebuilt_by:
         stamp += f" (page rebuilt by `{rebuilt_by}`)"

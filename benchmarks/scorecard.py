@@ -181,12 +181,27 @@ def rows() -> list[list[str]]:
     return table
 
 
+def _gpu_row() -> list[str]:
+    """The accelerator rows: every ``<name>_gpu`` (or ``_tpu``) result on record."""
+    found = sorted(p for p in RESULTS.glob("*.json")
+                   if p.stem.endswith(("_gpu", "_tpu", "_cuda", "_rocm")))
+    if not found:
+        return ["GPU rows (one per benchmark)", "—", "—", "not measured",
+                "no GPU was lent to the sessions that ran these; on a GPU machine "
+                "`python benchmarks/run.py` writes them as `<name>_gpu`", "—", "—"]
+    pages = ", ".join(f"[{p.stem}]({p.stem}.md)" for p in found)
+    dates = sorted(json.loads(p.read_text()).get("date", "—") for p in found)
+    return ["GPU rows (one per benchmark)", "—",
+            f"{len(found)} page" + ("s" if len(found) > 1 else ""), "see page",
+            "absolute times, meaningful on the accelerator only", pages,
+            f"{dates[0]} to {dates[-1]}" if dates[0] != dates[-1] else dates[0]]
+
+
 def main() -> str:
     extra = [["no silent recompilation: a second equal `fit` compiles nothing", "0 compiles",
               "0", "met", "a test, not a benchmark: tests/test_fit_compiles.py (`make test`)",
               "[fit_overhead](fit_overhead.md)", "every test run"],
-             ["GPU rows (one per benchmark)", "—", "—", "not measured",
-              "no GPU was lent to the sessions that ran these", "—", "—"]]
+             _gpu_row()]
     body = "\n".join("| " + " | ".join(r) + " |" for r in rows() + extra)
     text = f"""# Performance scorecard
 
