@@ -259,9 +259,12 @@ def _row_dates(rows: list[dict]) -> str:
     """When and on what load each row was measured, if the rows come from several runs."""
     if len({r.get("measured") for r in rows}) <= 1:
         return ""
+    def load(r):
+        la = r.get("load_average")
+        return f" (load {la[0]:.1f} -> {la[1]:.1f})" if la else ""
+
     return (" The rows come from separate runs (`--objectives` re-measures some): " + "; ".join(
-        f"{r['objective']} {r['measured']} (load {r['load_average'][0]:.1f} -> "
-        f"{r['load_average'][1]:.1f})" for r in rows if r.get("measured")) + ".")
+        f"{r['objective']} {r['measured']}{load(r)}" for r in rows if r.get("measured")) + ".")
 
 
 def _losses(rows: list[dict]) -> str:
