@@ -42,6 +42,9 @@ import numpyro_ebm as ebm  # noqa: E402
 N, BATCH, HIDDEN, LR = 4000, 256, (128, 128), 1e-3
 
 
+MULTI_SIGMA = "multi-sigma DSM (NCSN)"  # needs an energy that takes the noise level
+
+
 def objectives(quick: bool) -> dict[str, ebm.Objective]:
     """The objectives compared (built once: ``fit`` reuses its compilation for each).
 
@@ -64,8 +67,6 @@ def objectives(quick: bool) -> dict[str, ebm.Objective]:
         "energy discrepancy": ebm.energy_discrepancy(0.2, 16),
     }
 
-
-MULTI_SIGMA = "multi-sigma DSM (NCSN)"  # needs an energy that takes the noise level
 
 
 def plain_loop(energy_fn, objective, optimizer, data, init_key):
@@ -195,8 +196,9 @@ Targets: steady <= 1.05, run <= 1.15.{_load(load)}{_row_dates(rows)}
 Known per-step costs of `fit` that the plain loop does not pay (2026-11-30, 2 cores): the
 epoch shuffle, an argsort of N = 4000 random words once per epoch of 15 steps, costs
 255 µs, 17 µs per step; an interleaved study of multi-sigma DSM (warm runs of 500 and 4000
-steps, minimum of 5, one process) gave 1.07 per step, where this page's runs gave 0.996 and
-1.21: the steady ratio of a cheap objective moves by more than the 5% target between runs.
+steps, minimum of 5, one process) gave 1.07 per step, where two runs of this benchmark that
+day gave 0.996 and 1.21: the steady ratio of a cheap objective moves by more than the 5%
+target between runs.
 
 ### Wall time
 
@@ -259,6 +261,7 @@ def _row_dates(rows: list[dict]) -> str:
     """When and on what load each row was measured, if the rows come from several runs."""
     if len({r.get("measured") for r in rows}) <= 1:
         return ""
+
     def load(r):
         la = r.get("load_average")
         return f" (load {la[0]:.1f} -> {la[1]:.1f})" if la else ""
@@ -295,10 +298,11 @@ def main(quick: bool = False, only: list[str] | None = None) -> None:
     energy_fn, params = ebm.mlp_energy(jax.random.key(3), 2, HIDDEN, dtype=jnp.float32)
     cond_fn, cond_params = ebm.mlp_energy(jax.random.key(3), 2, HIDDEN, context_dim=1,
                                           dtype=jnp.float32)
-    chosen = {k: v for k, v in objectives(quick).items() if only is None or k in only}
+    every = objectives(quick)
+    chosen = {k: v for k, v in every.items() if only is None or k in only}
     if only is not None and len(chosen) != len(only):
         raise SystemExit(f"unknown objective(s) {sorted(set(only) - set(chosen))}; "
-                         f"known: {list(objectives(quick))}")
+                         f"known: {list(every)}")
     rows = []
     for name, obj in chosen.items():
         e, p = (cond_fn, cond_params) if name == MULTI_SIGMA else (energy_fn, params)
@@ -316,7 +320,7 @@ def main(quick: bool = False, only: list[str] | None = None) -> None:
         old = {r["objective"]: {"measured": stored["date"],
                                 "load_average": d["load_average"], **r} for r in d["rows"]}
         new = {r["objective"]: r for r in rows}
-        rows = [new.get(k) or old[k] for k in objectives(quick) if k in new or k in old]
+        rows = [new.get(k) or old[k] for k in every if k in new or k in old]
         load = None
     write_results("fit_overhead", "fit against a plain jitted loop",
                   {"t1": t1, "t2": t2, "t_run": t_run, "repeats": repeats, "quick": quick,
