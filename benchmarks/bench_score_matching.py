@@ -312,7 +312,7 @@ CPU, one thread, and no other generator JAX offers here is cheaper
 
 {unit_table}
 
-`numpyro_ebm.fit` (chunks of 50 steps in a `while_loop`, NaN guards, on-device shuffling)
+`numpyro_ebm.fit` (chunks of steps in a `while_loop`, NaN guards, on-device shuffling)
 against hand-written loops over the same jitted optax step with the same on-device batching
 (a Python `for` loop, and one `lax.scan` over all steps without guards or history), sliced SM
 on D = 10, N = 2000, batch {BATCH}; whole-call times include `fit`'s set-up (input checks,

@@ -21,6 +21,7 @@ __all__ = ["FitConfig", "check_fit_arguments", "as_data", "num_rows", "energy_ch
 
 MODES = ("stop", "skip")
 DEFAULT_MAX_SKIPS = 100
+DEFAULT_EVAL_EVERY = 50  # validation steps when chunks are paced and eval_every is not given
 
 
 class FitConfig(NamedTuple):
@@ -31,7 +32,7 @@ class FitConfig(NamedTuple):
     optimizer: optax.GradientTransformation
     batch_size: int
     total: int  # steps of the whole run (resumed steps included)
-    steps_per_chunk: int
+    steps_per_chunk: int | None  # None: paced (training/pacing.py)
     eval_every: int | None
     patience: int | None
     checkpoint_path: str | os.PathLike | None
@@ -200,10 +201,15 @@ def check_fit_arguments(energy_fn: Any, objective: Any, data: Any, *, optimizer:
     if not isinstance(progress_bar, bool):
         raise TypeError(f"progress_bar must be True or False, got {progress_bar!r}")
     per_epoch = num_rows(data) // batch_size
+    steps_per_chunk = positive_int(steps_per_chunk, "steps_per_chunk", allow_none=True)
+    if steps_per_chunk is None and validation_data is not None and eval_every is None:
+        # paced chunks vary with the machine's speed: validation (and early stopping's
+        # count of evaluations) keeps a fixed cadence
+        eval_every = DEFAULT_EVAL_EVERY
     return FitConfig(
         data=data, validation_data=validation_data, optimizer=optimizer,
         batch_size=batch_size, total=num_steps or num_epochs * per_epoch,
-        steps_per_chunk=positive_int(steps_per_chunk, "steps_per_chunk"),
+        steps_per_chunk=steps_per_chunk,
         eval_every=eval_every, patience=patience, checkpoint_path=checkpoint_path,
         checkpoint_every=checkpoint_every, mode=on_nonfinite,
         max_skips=DEFAULT_MAX_SKIPS if max_skips is None else max_skips,

@@ -9,6 +9,7 @@ exactly.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from functools import partial
 from typing import Any, NamedTuple
@@ -23,6 +24,7 @@ from .._warnings import NumpyroEBMWarning
 from ..checks import all_finite
 from ..objectives.base import Objective
 from ..typing import Array, EnergyFn, Params, PyTree
+from . import pacing
 from .arguments import FitConfig, check_fit_arguments, energy_check_error
 from .checkpoint import load_train_state, save_train_state
 from .chunk import ChunkResult, replay, run_chunk, run_chunk_unguarded, step_keys, user_key
@@ -177,9 +179,10 @@ def _resume(path: str | os.PathLike, state: TrainState, key: Any, reseed: bool,
     return state, History(history), bool(meta.get("legacy_key", False))
 
 
-def _chunk_end(step: int, cfg: FitConfig) -> int:
-    """The step the next chunk stops at: chunk length, run end, eval and checkpoint steps."""
-    end = min(step + cfg.steps_per_chunk, cfg.total)
+def _chunk_end(step: int, cfg: FitConfig, size: int) -> int:
+    """The step the next chunk stops at: ``size`` steps on, the run's end, or the next
+    eval or checkpoint step."""
+    end = min(step + size, cfg.total)
     for every in (cfg.eval_every, cfg.checkpoint_every):
         if every is not None:
             end = min(end, (step // every + 1) * every)
@@ -246,24 +249,36 @@ def _commit(chunk: _Chunk, history: History) -> dict[str, str]:
 
 def _run_one_chunk(step_fn: TrainStep, state: TrainState, rollback: _Rollback,
                    cfg: FitConfig, legacy: bool, num: int, guard: bool, mesh: Mesh | None
-                   ) -> tuple[ChunkResult, _Rollback]:
+                   ) -> tuple[ChunkResult, _Rollback, float | None]:
     """One chunk: the fast (unguarded) runner first; if it reports a bad step, the chunk is
     rerun from its start under the guard, with the rollback target recomputed if needed.
-    ``guard`` skips the fast attempt (after a chunk that had bad steps)."""
-    kw = dict(step_fn=step_fn, length=cfg.steps_per_chunk, batch_size=cfg.batch_size,
-              legacy=legacy, mesh=mesh)
+    ``guard`` skips the fast attempt (after a chunk that had bad steps). Also returns the
+    seconds the fast chunk ran on the device after its dispatch (compilation excluded), or
+    ``None`` when the guard ran.
+
+    ``best_params``/``best_extras`` stay out of the compiled loop (no step changes them):
+    every leaf passed in and out costs dispatch time, once per chunk.
+    """
+    kw = dict(step_fn=step_fn, length=pacing.compiled_length(cfg.steps_per_chunk),
+              batch_size=cfg.batch_size, legacy=legacy, mesh=mesh)
+    best = {"best_params": state.best_params, "best_extras": state.best_extras}
+    lean = state._replace(best_params=(), best_extras=())
     if not guard:
-        out = run_chunk_unguarded(state, cfg.data, num, **kw)
+        out = run_chunk_unguarded(lean, cfg.data, num, **kw)
+        t0 = time.perf_counter()
         if not bool(out.halted):
-            return out, _Rollback(None, state, int(out.count))
+            seconds = time.perf_counter() - t0
+            out = out._replace(state=out.state._replace(**best))
+            return out, _Rollback(None, state, int(out.count)), seconds
     prev = rollback.prev
     if step_fn.objective.is_healthy is None:
         prev = ()
     elif prev is None:
-        s = replay(rollback.start, cfg.data, rollback.count - 1, **kw)
+        start = rollback.start._replace(best_params=(), best_extras=())
+        s = replay(start, cfg.data, rollback.count - 1, **kw)
         prev = (s.params, s.extras, s.opt_state, s.objective_state)
-    out = run_chunk(state, prev, cfg.data, num, mode=cfg.mode, max_skips=cfg.max_skips, **kw)
-    return out, _Rollback(out.prev)
+    out = run_chunk(lean, prev, cfg.data, num, mode=cfg.mode, max_skips=cfg.max_skips, **kw)
+    return out._replace(state=out.state._replace(**best)), _Rollback(out.prev), None
 
 
 def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConfig,
@@ -284,12 +299,15 @@ def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConf
     # resume: the state itself)
     rollback = _Rollback((state.params, state.extras, state.opt_state, state.objective_state))
     reason, halted, guard = "completed", False, False
+    size = pacing.first_size(cfg.steps_per_chunk)
     bar = progress_bar(cfg.total, int(state.step), cfg.progress_bar, step_fn.objective.name)
     try:
         while int(state.step) < cfg.total and not halted:
             start, skipped = int(state.step), int(state.num_skipped)
-            out, new_rollback = _run_one_chunk(step_fn, state, rollback, cfg, legacy,
-                                               _chunk_end(start, cfg) - start, guard, mesh)
+            num = _chunk_end(start, cfg, size) - start
+            out, new_rollback, seconds = _run_one_chunk(step_fn, state, rollback, cfg, legacy,
+                                                        num, guard, mesh)
+            size = pacing.next_size(cfg.steps_per_chunk, size, num, seconds)
             chunk = _finish_chunk(step_fn, out, cfg, val_key)
             # the chunk is complete and validated: commit it
             state, rollback, halted = chunk.state, new_rollback, chunk.halted
@@ -326,7 +344,7 @@ def fit(
     validation_data: Any = None,
     eval_every: int | None = None,
     patience: int | None = None,
-    steps_per_chunk: int = 50,
+    steps_per_chunk: int | None = None,
     progress_bar: bool = True,
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
@@ -375,13 +393,16 @@ def fit(
         Held-out data (same form as ``data``), evaluated as one batch with a fixed key;
         ``best_params`` keep the parameters of the lowest ``val_loss``.
     eval_every
-        Evaluate ``validation_data`` every this many steps (default: every chunk) and at
-        the end.
+        Evaluate ``validation_data`` every this many steps and at the end (default: every
+        ``steps_per_chunk`` steps when that is given, else every 50 steps).
     patience
         Stop after this many evaluations without improvement of ``val_loss`` (default:
         never stop early).
     steps_per_chunk
-        Steps per compiled loop (one host round-trip and progress update each).
+        Steps per compiled loop (one host round-trip and progress update each). Default
+        ``None``: paced, about 0.25 s of steps per chunk (timed on the run's own chunks,
+        10 steps first, at most 1000; fixed 50 in a multi-process run); the result does
+        not depend on the pacing (``numpyro_ebm/training/pacing.py``).
     progress_bar
         Show a tqdm progress bar (updated once per chunk).
     checkpoint_path
