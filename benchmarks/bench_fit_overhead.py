@@ -196,10 +196,13 @@ Targets: steady <= 1.05, run <= 1.15.{_load(load)}{_row_dates(rows)}
 
 Known per-step costs of `fit` that the plain loop does not pay (2026-11-30, 2 cores): the
 epoch shuffle, an argsort of N = 4000 random words once per epoch of 15 steps, costs
-255 µs, 17 µs per step; an interleaved study of multi-sigma DSM (warm runs of 500 and 4000
-steps, minimum of 5, one process) gave 1.07 per step, where two runs of this benchmark that
-day gave 0.996 and 1.21: the steady ratio of a cheap objective moves by more than the 5%
-target between runs.
+255 µs, 17 µs per step (2% of a multi-sigma DSM step on one core); each chunk costs the host
+about 2 ms (dispatch of the loop with every leaf of the train state, the records' fetch),
+which paced chunks (the default since 2026-11-30; before, 50-step chunks) spread over about
+0.25 s of steps. With XLA's two threads on this shared machine the steady ratio of one
+objective moves by 5-10% between runs (multi-sigma DSM read 0.996 and 1.21 in two runs of
+2026-11-30, at 50-step chunks); the section on threads below shows why and what one core
+gives.
 
 ### Wall time
 
@@ -256,29 +259,42 @@ def _scheduler_study() -> str:
     if not path.exists():
         return ""
     res = json.loads(path.read_text())
-    rows = [[r["objective"], r["setting"], r["plain_us_per_step_wall"],
-             r["fit_us_per_step_wall"], r["steady_ratio_wall"], r["run_ratio_wall"],
-             f"{r['load_average'][0]:.1f} -> {r['load_average'][1]:.1f}"]
-            for r in res["rows"]]
-    table = markdown_table(["objective", "setting", "plain µs/step", "fit µs/step",
-                            "fit/plain (steady)", "fit/plain (run)", "load"], rows)
-    return f"""### Where the excess goes: XLA:CPU's scheduler
+    def chunks(r):
+        c = r.get("fit_steps_per_chunk")
+        return "paced" if c is None else f"fixed {c}"
 
-Measured {res['date']} by `python benchmarks/studies/fit_scheduler.py`
-{'(--quick) ' if res['quick'] else ''}(one fresh process per setting, this benchmark's
-own measurement in each). *default* is XLA's defaults; *scheduler off* sets
-`XLA_FLAGS={res['scheduler_flag']}` (process-wide: the plain loop gets it too);
-*one core* pins the process to one CPU, so that neither program runs two operations at
-once and the ratio is that of the compiled work alone.
+    ordered = sorted(res["rows"], key=lambda r: (r["objective"], r["setting"], r["measured"]))
+    rows = [[r["objective"], r["setting"], chunks(r), r["measured"],
+             f"{r['plain_us_per_step_wall']:.0f}", f"{r['fit_us_per_step_wall']:.0f}",
+             f"{r['steady_ratio_wall']:.3f}", f"{r['run_ratio_wall']:.3f}",
+             f"{r['load_average'][0]:.1f} -> {r['load_average'][1]:.1f}"] for r in ordered]
+    table = markdown_table(["objective", "setting", "fit chunks", "measured", "plain µs/step",
+                            "fit µs/step", "fit/plain (steady)", "fit/plain (run)", "load"],
+                           rows)
+    one = [r for r in ordered if r["setting"] == "one core"]
+    one_core = "; ".join(f"{r['objective']} {r['steady_ratio_wall']:.3f} ({chunks(r)} chunks)"
+                         for r in one) or "not measured"
+    return f"""### Where the excess goes: threads, scheduler, or work
+
+Measured by `python benchmarks/studies/fit_scheduler.py`{' --quick' if res['quick'] else ''}
+(`--settings=` re-measures some settings and keeps the other rows): one fresh process per
+objective and setting, this benchmark's own measurement in each; *fit chunks* is `fit`'s
+default then (fixed 50-step chunks before 2026-11-30, paced since). *default* is XLA's
+defaults; *scheduler off* sets `XLA_FLAGS={res['scheduler_flag']}` (process-wide: the plain
+loop gets it too); *one core* pins the process to one CPU, so that neither program runs two
+operations at once and the ratio is that of the work alone, host work included.
 
 {table}
 
-On one core `fit`'s chunk costs what the plain loop costs: its extra per-step work (the
-epoch shuffle, the metrics, the records) is within a few per cent. The
-excess of the default setting comes from the order in which XLA:CPU's
-concurrency-optimized scheduler puts the chunk's operations (the same program ordered by
-the plain list scheduler runs as fast as the plain loop). The flag is XLA's, global to the
-process, and `fit` does not set it; docs/fitting.md (Speed) says when a user may want it.
+On this shared machine (another tenant keeps one of the 2 cores busy) both programs ran
+*faster* pinned to one core than with XLA's two threads (the second thread waits for a
+core), and the ratio measured with two threads moved by 5-10% between settings and runs; on
+one core it is steady. One core, steady fit/plain: {one_core}. What was left there at
+50-step chunks was mostly the per-chunk host cost (dispatching the loop with every leaf of
+the train state and fetching its records, about 2 ms per chunk), which paced chunks spread
+over about 0.25 s of steps; the rest is the epoch shuffle (about 17 µs per step) and the
+recorded metrics. The scheduler flag is XLA's, global to the process; `fit` does not set
+it.
 """
 
 

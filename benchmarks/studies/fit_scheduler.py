@@ -1,7 +1,8 @@
 """Where ``fit``'s per-step excess over the plain loop goes on XLA:CPU: compiled work, or
 the order XLA's scheduler gives the chunk's operations.
 
-    python benchmarks/studies/fit_scheduler.py ["--objectives=FCE,NCE"] [--quick]
+    python benchmarks/studies/fit_scheduler.py ["--objectives=FCE,NCE"]
+        ["--settings=one core"] [--quick]
     # about 9 minutes per objective on 2 cores (3 settings; --quick: about 3)
 
 Each objective of ``benchmarks/bench_fit_overhead.py`` named (default: FCE and multi-sigma
@@ -16,8 +17,11 @@ a fresh process per setting, the settings in turn:
 * ``one core``: the process pinned to one CPU (``os.sched_setaffinity``), so that neither
   program can run two operations at once: the ratio is that of the compiled work alone.
 
-Writes ``benchmarks/results/fit_scheduler.json``; ``bench_fit_overhead.py`` shows it on
-docs/benchmarks/fit_overhead.md (``--rescore`` rebuilds that page without measuring).
+Each row records ``fit``'s default ``steps_per_chunk`` when measured (``None``: paced).
+Rows measured replace the stored rows of the same objective, setting and chunking; the
+others are kept with their own date. Writes ``benchmarks/results/fit_scheduler.json``;
+``bench_fit_overhead.py`` shows it on docs/benchmarks/fit_overhead.md (``--rescore``
+rebuilds that page without measuring).
 """
 
 from __future__ import annotations
@@ -64,12 +68,17 @@ def _child(setting: str, name: str, quick: bool) -> dict:
     return json.loads(line[4:])
 
 
-def main(names: list[str], quick: bool) -> dict:
+def main(names: list[str], quick: bool, settings: tuple[str, ...] = SETTINGS) -> dict:
+    import inspect
+
+    import numpyro_ebm
+
+    chunks = inspect.signature(numpyro_ebm.fit).parameters["steps_per_chunk"].default
     rows = []
     for i, name in enumerate(names):
         # the settings' order alternates between objectives (drift of the machine's load
         # then does not favour one setting)
-        order = SETTINGS if i % 2 == 0 else SETTINGS[::-1]
+        order = settings if i % 2 == 0 else settings[::-1]
         for setting in order:
             load = os.getloadavg()[0]
             r = _child(setting, name, quick)
@@ -77,8 +86,18 @@ def main(names: list[str], quick: bool) -> dict:
                                       "steady_ratio_wall", "plain_run_s_wall",
                                       "fit_run_s_wall", "run_ratio_wall")}
             rows.append({"objective": name, "setting": setting, **keep,
-                         "load_average": (load, os.getloadavg()[0])})
+                         "load_average": (load, os.getloadavg()[0]),
+                         "fit_steps_per_chunk": chunks,
+                         "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
             print(name, setting, {k: round(v, 3) for k, v in keep.items()}, flush=True)
+    if RESULT.exists():  # keep the stored rows not measured now
+        def same(r):  # one row per objective, setting and fit's chunking
+            return r["objective"], r["setting"], r.get("fit_steps_per_chunk")
+
+        new = {same(r) for r in rows}
+        old = json.loads(RESULT.read_text())
+        if old.get("quick", False) == quick:
+            rows = [r for r in old["rows"] if same(r) not in new] + rows
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "quick": quick,
            "scheduler_flag": SCHEDULER_OFF, "rows": rows}
     RESULT.write_text(json.dumps(res, indent=2))
@@ -88,4 +107,9 @@ def main(names: list[str], quick: bool) -> dict:
 if __name__ == "__main__":
     arg = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--objectives=")),
                "FCE,multi-sigma DSM (NCSN)")
-    main([n.strip() for n in arg.split(",")], "--quick" in sys.argv)
+    chosen = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--settings=")), None)
+    settings = SETTINGS if chosen is None else tuple(x.strip() for x in chosen.split(","))
+    if set(settings) - set(SETTINGS):
+        raise SystemExit(f"unknown setting(s) {sorted(set(settings) - set(SETTINGS))}; "
+                         f"known: {list(SETTINGS)}")
+    main([n.strip() for n in arg.split(",")], "--quick" in sys.argv, settings)
