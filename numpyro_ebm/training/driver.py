@@ -253,8 +253,10 @@ def _run_one_chunk(step_fn: TrainStep, state: TrainState, rollback: _Rollback,
     """One chunk: the fast (unguarded) runner first; if it reports a bad step, the chunk is
     rerun from its start under the guard, with the rollback target recomputed if needed.
     ``guard`` skips the fast attempt (after a chunk that had bad steps). Also returns the
-    seconds the fast chunk ran on the device after its dispatch (compilation excluded), or
-    ``None`` when the guard ran.
+    wall seconds of the fast chunk, from its dispatch to its result (a compilation included:
+    the chunk after a run's first is then short, and pacing grows back within a few chunks;
+    timing from after the dispatch would read zero on a backend that runs it in the
+    caller), or ``None`` when the guard ran.
 
     ``best_params``/``best_extras`` stay out of the compiled loop (no step changes them):
     every leaf passed in and out costs dispatch time, once per chunk.
@@ -264,8 +266,8 @@ def _run_one_chunk(step_fn: TrainStep, state: TrainState, rollback: _Rollback,
     best = {"best_params": state.best_params, "best_extras": state.best_extras}
     lean = state._replace(best_params=(), best_extras=())
     if not guard:
-        out = run_chunk_unguarded(lean, cfg.data, num, **kw)
         t0 = time.perf_counter()
+        out = run_chunk_unguarded(lean, cfg.data, num, **kw)
         if not bool(out.halted):
             seconds = time.perf_counter() - t0
             out = out._replace(state=out.state._replace(**best))

@@ -3,11 +3,11 @@
 A chunk costs the host a fixed amount (dispatching the compiled loop with every leaf of the
 train state, fetching its records, the progress bar): about 2 ms on a 2-core CPU for the
 two-moons MLP, which is 5% of a 50-step chunk of a 0.85 ms step. Paced chunks (the default,
-``steps_per_chunk=None``) run about :data:`SECONDS` of steps each, measured on the run's own
-chunks, so that this cost stays near 1% for any step time while the progress bar still moves
-a few times a second. Results do not depend on the pacing: the compiled loop is the same
-(its record buffer holds :data:`MAX_STEPS` steps) and each step's randomness is a function of
-its index alone.
+``steps_per_chunk=None``) run about :data:`SECONDS` of steps each, timed on the run's own
+chunks (wall time from dispatch to result), so that this cost stays near 1% for any step
+time while the progress bar still moves a few times a second. Results do not depend on the
+pacing: the compiled loop is the same (its record buffer holds :data:`MAX_STEPS` steps) and
+each step's randomness is a function of its index alone.
 """
 
 from __future__ import annotations
