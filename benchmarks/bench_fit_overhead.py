@@ -310,8 +310,8 @@ def _load(load: tuple[float, float] | None) -> str:
 
 def _row_dates(rows: list[dict]) -> str:
     """When and on what load each row was measured, if the rows come from several runs."""
-    if len({r.get("measured") for r in rows}) <= 1:
-        return ""
+    if len({r.get("run", r.get("measured")) for r in rows}) <= 1:
+        return ""  # one run (each row still carries its own time)
 
     def load(r):
         la = r.get("load_average")
@@ -328,7 +328,7 @@ def _losses(rows: list[dict]) -> str:
     out = []
     if slower:
         out.append("per step: " + ", ".join(
-            f"{r['objective']} ({r['steady_ratio_wall']:.2f}x)" for r in slower))
+            f"{r['objective']} ({r['steady_ratio_wall']:.3f}x)" for r in slower))
     if compile_more:
         out.append("compilation: " + ", ".join(
             f"{r['objective']} ({r['fit_compile_s_wall']:.2f} s against "
@@ -344,6 +344,7 @@ def main(quick: bool = False, only: list[str] | None = None) -> None:
     """Measure every objective, or only those named in ``only`` (their rows replace the
     stored ones; the others are kept with their own date and load)."""
     load0 = os.getloadavg()[0]
+    run = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())  # which run each row is from
     t1, t2, t_run, repeats = (200, 1000, 2000, 2) if quick else (500, 2500, 6000, 3)
     data = ebm.datasets.two_moons().sample(jax.random.key(0), N)
     energy_fn, params = ebm.mlp_energy(jax.random.key(3), 2, HIDDEN, dtype=jnp.float32)
@@ -360,6 +361,7 @@ def main(quick: bool = False, only: list[str] | None = None) -> None:
         start = os.getloadavg()[0]
         row = measure(name, obj, data, e, p, t1, t2, t_run, repeats)
         row["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        row["run"] = run
         row["load_average"] = (start, os.getloadavg()[0])
         rows.append(row)
     load = (load0, os.getloadavg()[0])
@@ -368,7 +370,7 @@ def main(quick: bool = False, only: list[str] | None = None) -> None:
         d = stored["data"]
         if (d["t1"], d["t2"], d["t_run"], d["repeats"]) != (t1, t2, t_run, repeats):
             raise SystemExit("the stored run has other settings (--quick?): run all")
-        old = {r["objective"]: {"measured": stored["date"],
+        old = {r["objective"]: {"measured": stored["date"], "run": stored["date"],
                                 "load_average": d["load_average"], **r} for r in d["rows"]}
         new = {r["objective"]: r for r in rows}
         rows = [new.get(k) or old[k] for k in every if k in new or k in old]
