@@ -42,6 +42,9 @@ CHILD = r'''
 import json, os, sys
 setting, name, quick = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 if setting == "one core":
+    if not hasattr(os, "sched_setaffinity"):
+        raise SystemExit("the 'one core' setting pins the process with os.sched_setaffinity, "
+                         "which this platform lacks (Linux has it)")
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 sys.path.insert(0, "benchmarks")
 import jax, jax.numpy as jnp
