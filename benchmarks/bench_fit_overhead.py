@@ -307,10 +307,13 @@ operations at once and the ratio is that of the work alone, host work included.
 
 {table}
 
-On this shared machine (another tenant keeps one of the 2 cores busy) both programs ran
-*faster* pinned to one core than with XLA's two threads (the second thread waits for a
-core), and the ratio measured with two threads moved by 5-10% between settings and runs; on
-one core it is steady. One core, steady fit/plain: {one_core}. What was left there at
+While another tenant kept one of this shared machine's 2 cores busy (most of 2026-11-30),
+both programs ran *faster* pinned to one core than with XLA's two threads (the second
+thread waits for a core), and the ratio measured with two threads moved by 5-10% between
+settings and runs; on one core it is steady. With the machine idle (12:15-12:50) two
+threads were the faster setting (plain loop, µs per step, two threads against one core:
+energy discrepancy 4179 against 8008, FCE 1300 against 1500).
+One core, steady fit/plain: {one_core}. What was left there at
 50-step chunks was mostly the per-chunk host cost (dispatching the loop with every leaf of
 the train state and fetching its records, about 2 ms per chunk), which paced chunks spread
 over about 0.25 s of steps; the rest is the epoch shuffle (about 17 µs per step with
