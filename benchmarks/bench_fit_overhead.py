@@ -219,11 +219,12 @@ objective moves by 5-10% between runs (multi-sigma DSM read 0.996 and 1.21 in tw
 2026-11-30, at 50-step chunks); the section on threads below shows why and what one core
 gives. Part of the two-thread excess is real, not noise: on 2026-11-30 12:15-12:45, with no
 other job on the machine (`/proc/stat`), interleaved FCE runs of `fit`'s chunk runner
-against the plain loop (10-12 repeats) read 1.06-1.09 with two threads and 0.99-1.00 pinned
-to one core. Leaving out the records, the `is_healthy` check or the shuffle each gave
-1.03-1.05 with two threads, all of them and the early exit 1.03-1.07, and neither a nested
-loop (no `lax.cond` per step), records packed per dtype nor a static trip count helped:
-small kernels cost more with two threads, and no one of them carries the excess.
+against the plain loop read 1.06-1.09 with two threads (five runs of 10-12 repeats) and
+0.99-1.00 pinned to one core. With two threads, leaving out the records, the `is_healthy`
+check or the shuffle each gave 1.03-1.05, all of them and the early exit 1.03-1.07; a nested
+loop (no `lax.cond` per step) gave 1.05 against 1.07 in its run, records packed per dtype
+1.10 against 1.08, a static trip count no change: small kernels cost more with two threads,
+and no one of them carries the excess.
 
 ### Wall time
 
