@@ -197,8 +197,26 @@ def _gpu_row() -> list[str]:
             f"{dates[0]} to {dates[-1]}" if dates[0] != dates[-1] else dates[0]]
 
 
+def _one_core_row() -> list[str]:
+    """The worst steady ratio of the one-core study (paced chunks), beside the target's."""
+    path = RESULTS / "fit_scheduler.json"
+    rows = [r for r in (json.loads(path.read_text()).get("rows", []) if path.exists() else [])
+            if r.get("setting") == "one core" and r.get("fit_steps_per_chunk") is None]
+    what = "`fit` per step / plain loop, one pinned core (study; worst objective)"
+    if not rows:
+        return [what, "—", "—", "not measured", "", "[fit_overhead](fit_overhead.md)", "—"]
+    worst = max(rows, key=lambda r: r["steady_ratio_wall"])
+    dates = sorted(r.get("measured", "—") for r in rows)
+    return [what, "—", f"{worst['steady_ratio_wall']:.3f}", "see page",
+            f"{worst['objective']}; {len(rows)} objectives; the work without XLA's two-thread "
+            "scheduling (`benchmarks/studies/fit_scheduler.py --settings='one core'`)",
+            "[fit_overhead](fit_overhead.md)",
+            f"{dates[0]} to {dates[-1]}" if dates[0] != dates[-1] else dates[0]]
+
+
 def main() -> str:
-    extra = [["no silent recompilation: a second equal `fit` compiles nothing", "0 compiles",
+    extra = [_one_core_row(),
+             ["no silent recompilation: a second equal `fit` compiles nothing", "0 compiles",
               "0", "met", "a test, not a benchmark: tests/test_fit_compiles.py (`make test`)",
               "[fit_overhead](fit_overhead.md)", "every test run"],
              _gpu_row()]
