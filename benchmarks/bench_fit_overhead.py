@@ -208,23 +208,19 @@ Targets: steady <= 1.05, run <= 1.15.{_load(load)}{_row_dates(rows)}
 
 {_losses(rows)}
 
-Known per-step costs of `fit` that the plain loop does not pay (2026-11-30, 2 cores): the
-epoch shuffle, an argsort of N = 4000 random words once per epoch of 15 steps, costs
-120 µs with the words drawn, 8 µs per step (1% of a multi-sigma DSM step on one core; the
-stable argsort of before 2026-11-30 12:00 took 230 µs); each chunk costs the host
-about 2 ms (dispatch of the loop with every leaf of the train state, the records' fetch),
-which paced chunks (the default since 2026-11-30; before, 50-step chunks) spread over about
-0.25 s of steps. With XLA's two threads on this shared machine the steady ratio of one
-objective moves by 5-10% between runs (multi-sigma DSM read 0.996 and 1.21 in two runs of
-2026-11-30, at 50-step chunks); the section on threads below shows why and what one core
-gives. Part of the two-thread excess is real, not noise: on 2026-11-30 12:15-12:45, with no
-other job on the machine (`/proc/stat`), interleaved FCE runs of `fit`'s chunk runner
-against the plain loop read 1.06-1.09 with two threads (five runs of 10-12 repeats) and
-0.99-1.00 pinned to one core. With two threads, leaving out the records, the `is_healthy`
-check or the shuffle each gave 1.03-1.05, all of them and the early exit 1.03-1.07; a nested
-loop (no `lax.cond` per step) gave 1.05 against 1.07 in its run, records packed per dtype
-1.10 against 1.08, a static trip count no change: small kernels cost more with two threads,
-and no one of them carries the excess.
+Known per-step costs of `fit` that the plain loop does not pay: the epoch shuffle (one
+argsort of N = 4000 random words per epoch of 15 steps; an unstable sort since 2026-11-30
+12:00, about half the stable one's time on CPU), the recorded metrics and the `is_healthy`
+check; and per chunk, the host's dispatch of the loop and fetch of its records, which paced
+chunks (the default since 2026-11-30; before, 50-step chunks) spread over about 0.25 s of
+steps. With XLA's two threads on this shared machine the steady ratio of one objective
+moves by 5-10% between runs (multi-sigma DSM read 0.996 and 1.21 in two runs of
+2026-11-30, at 50-step chunks); the section on threads below shows what one core gives.
+Part of the two-thread excess is real, not noise: by hand-run interleaved comparisons of
+`fit`'s chunk runner and the plain loop on an idle machine (2026-11-30; the numbers are in
+issue 17's note of that day), FCE costs about 7% more per step with two threads and nothing
+measurable pinned to one core, and no single part of `fit`'s step (records, `is_healthy`,
+shuffle, early exit, the per-step `lax.cond`) carries the excess.
 
 ### Wall time
 
@@ -311,17 +307,12 @@ operations at once and the ratio is that of the work alone, host work included.
 While another tenant kept one of this shared machine's 2 cores busy (most of 2026-11-30),
 both programs ran *faster* pinned to one core than with XLA's two threads (the second
 thread waits for a core), and the ratio measured with two threads moved by 5-10% between
-settings and runs; on one core it is steady. With the machine idle (12:15-12:50) two
-threads were the faster setting (plain loop, µs per step, two threads against one core:
-energy discrepancy 4179 against 8008, FCE 1300 against 1500).
-One core, steady fit/plain: {one_core}. What was left there at
-50-step chunks was mostly the per-chunk host cost (dispatching the loop with every leaf of
-the train state and fetching its records, about 2 ms per chunk), which paced chunks spread
-over about 0.25 s of steps; the rest is the epoch shuffle (about 17 µs per step with
-the stable sort these rows ran; 8 µs since 2026-11-30 12:00) and the recorded metrics (on
-CD-5, 2026-11-30: 2.0-3.5% with the metrics, the `is_healthy` check, the records and the
-shuffle, 1.0-1.6% without any of them, in interleaved one-core runs of `run_chunk_unguarded`
-variants: each is 0.5-1%, about 40 small XLA kernels per step in all, none large). The
+settings and runs; on one core it is steady. On an idle machine two threads are the faster
+setting (hand-run, 2026-11-30: the plain loops of FCE and energy discrepancy).
+One core, steady fit/plain: {one_core}. What was left there at 50-step chunks was mostly
+the per-chunk host cost, which paced chunks spread over about 0.25 s of steps; the rest is
+the shuffle, the recorded metrics and the `is_healthy` check, each small (hand-run
+ablations on CD-5: 0.5-1% each). The
 scheduler flag is XLA's, global to the process; `fit` does not set it.
 """
 
