@@ -110,6 +110,22 @@ def test_each_epoch_visits_every_row_once_in_a_new_order():
     assert res.objective_state == 12
 
 
+def test_a_reordered_copy_and_gathered_rows_give_the_same_run(monkeypatch):
+    # small data sets are reordered once per epoch and sliced; larger ones gather each
+    # batch's rows from the permutation: the batches, and so the whole run, are the same
+    from numpyro_ebm.training import chunk
+
+    copied = _run(num_epochs=3, steps_per_chunk=5)
+    monkeypatch.setattr(chunk, "SHUFFLED_COPY_MAX_BYTES", 0)
+    jax.clear_caches()  # the limit is read when tracing
+    gathered = _run(num_epochs=3, steps_per_chunk=5)
+    monkeypatch.undo()
+    jax.clear_caches()  # later tests trace the default path again
+    for k in ("batch_sum", "first", "loss"):
+        np.testing.assert_array_equal(copied.history[k], gathered.history[k])
+    _assert_trees_equal((copied.params, copied.extras), (gathered.params, gathered.extras))
+
+
 def test_legacy_and_typed_keys_give_the_same_run():
     a = _run(key=jax.random.key(3))
     b = _run(key=jax.random.PRNGKey(3))

@@ -1,7 +1,9 @@
 """The chunk runner: up to ``length`` guarded train steps in one compiled loop.
 
 Batches come from one on-device permutation per epoch (the argsort of N random words drawn
-with ``fold_in(shuffle_key, epoch)``);
+with ``fold_in(shuffle_key, epoch)``): a data set of at most ``SHUFFLED_COPY_MAX_BYTES`` is
+reordered once per epoch and each batch is a contiguous slice of that copy; a larger one
+keeps the permutation and gathers each batch's rows (the same batches either way);
 step ``t``'s objective key is ``fold_in(loss_key, t)`` (``t ^ (k << 24)`` after ``k``
 skipped steps, with an ``is_healthy`` check), with
 ``shuffle_key, loss_key = split(state.key, 5)[:2]``: every step's randomness is a pure
@@ -29,7 +31,14 @@ from .parallel import constrain_batch
 from .state import TrainState
 from .step import TrainStep
 
-__all__ = ["ChunkResult", "run_chunk", "run_chunk_unguarded", "replay", "user_key", "step_keys"]
+__all__ = ["ChunkResult", "run_chunk", "run_chunk_unguarded", "replay", "user_key", "step_keys",
+           "SHUFFLED_COPY_MAX_BYTES"]
+
+#: Data sets up to this size (bytes, all arrays together) are reordered once per epoch, so
+#: that each step takes a contiguous slice instead of gathering rows: a second copy of the
+#: data on the device for a per-step cost that XLA's CPU thread pool runs 5-7% faster on
+#: flow contrastive estimation (2026-11-30, benchmarks/bench_fit_overhead.py).
+SHUFFLED_COPY_MAX_BYTES = 64 * 2**20
 
 
 class ChunkResult(NamedTuple):
@@ -108,8 +117,12 @@ def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Arra
     per_epoch = n // batch_size
     shuffle_key, loss_key = step_keys(state.key)[:2]
     has_health = step_fn.objective.is_healthy is not None
+    # the epoch's order is carried as a reordered copy of the data (small data sets) or as
+    # the permutation itself; shapes are static, so this is decided when tracing
+    copy = sum(a.size * a.dtype.itemsize for a in jax.tree.leaves(data)) \
+        <= SHUFFLED_COPY_MAX_BYTES
 
-    def epoch_perm(step):
+    def epoch_order(step):
         # the order of N random 32-bit words: one sort, where `jax.random.permutation`
         # sorts twice; the sorts are most of the chunk's code. Unstable: on CPU it takes
         # half the time of the stable sort (88 against 197 us at N = 4000). Distinct words
@@ -118,15 +131,21 @@ def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Arra
         # minibatch SGD can notice
         bits = jax.random.bits(jax.random.fold_in(shuffle_key, step // per_epoch), (n,),
                                jnp.uint32)
-        return jnp.argsort(bits, stable=False).astype(jnp.int32)
+        perm = jnp.argsort(bits, stable=False).astype(jnp.int32)
+        return jax.tree.map(lambda a: a[perm], data) if copy else perm
 
-    def one_step(s, p, perm, first):
-        # a new permutation at each epoch start and at the chunk's first step (one call site
-        # of the shuffle in the compiled program: it is the costliest part to compile)
+    def one_step(s, p, order, first):
+        # a new order at each epoch start and at the chunk's first step (one call site of
+        # the shuffle in the compiled program: it is the costliest part to compile)
         i = s.step % per_epoch
-        perm = jax.lax.cond((i == 0) | first, epoch_perm, lambda _: perm, s.step)
-        idx = jax.lax.dynamic_slice_in_dim(perm, i * batch_size, batch_size)
-        batch = constrain_batch(jax.tree.map(lambda a: a[idx], data), mesh)
+        order = jax.lax.cond((i == 0) | first, epoch_order, lambda _: order, s.step)
+
+        def take(a):  # this step's rows of the epoch's order
+            return jax.lax.dynamic_slice_in_dim(a, i * batch_size, batch_size)
+
+        batch = jax.tree.map(take, order) if copy else jax.tree.map(lambda a: a[take(order)],
+                                                                    data)
+        batch = constrain_batch(batch, mesh)
         t = s.step.astype(jnp.uint32)
         if has_health:
             # after a rollback, retry with fresh randomness (the same key repeats the damage):
@@ -136,25 +155,26 @@ def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Arra
         new, p, ok, halted, metrics = update(step_fn, s, p, batch, user_key(key, legacy))
         rec = {"step": s.step, "loss": metrics["loss"], "skipped": ~ok,
                **{k: v for k, v in metrics.items() if k != "loss"}}
-        return new, p, perm, halted, rec
+        return new, p, order, halted, rec
 
     # traced once: the record shapes come from the same trace the loop body reuses (a jit
     # call with equal argument types hits JAX's tracing cache; inlined, so no nested call)
     one_step = jax.jit(one_step, inline=True)
-    perm0 = jnp.arange(n, dtype=jnp.int32)  # a placeholder: replaced at the first step
-    shapes = jax.eval_shape(lambda: one_step(state, prev, perm0, jnp.asarray(True))[4])
+    # a placeholder of the order's type: replaced at the first step
+    order0 = data if copy else jnp.arange(n, dtype=jnp.int32)
+    shapes = jax.eval_shape(lambda: one_step(state, prev, order0, jnp.asarray(True))[4])
     records = {k: jnp.zeros((length,) + s.shape, s.dtype) for k, s in shapes.items()}
 
     def cond(c):
         return (c[0] < num) & ~c[4]
 
     def body(c):
-        i, s, p, perm, _, recs = c
-        s, p, perm, halted, rec = one_step(s, p, perm, i == 0)
+        i, s, p, order, _, recs = c
+        s, p, order, halted, rec = one_step(s, p, order, i == 0)
         recs = {k: recs[k].at[i].set(rec[k]) for k in recs}
-        return i + 1, s, p, perm, halted, recs
+        return i + 1, s, p, order, halted, recs
 
-    init = (jnp.int32(0), state, prev, perm0, jnp.asarray(False), records)
+    init = (jnp.int32(0), state, prev, order0, jnp.asarray(False), records)
     count, state, prev, _, halted, records = jax.lax.while_loop(cond, body, init)
     return ChunkResult(state, prev, halted, count, records)
 
