@@ -107,3 +107,16 @@ def write_results(name: str, title: str, data: Any, markdown_body: str, *,
     (DOCS / f"{name}.md").write_text(
         f"# {title}\n\n_Measured {stamp} on {machine()} by {by}._\n\n{markdown_body}\n"
     )
+
+
+def rows_cli(doc: str, main: Callable[..., None]) -> None:
+    """The command line of a benchmark whose rows can be re-run alone: ``--quick`` and
+    ``--rows NAME ...`` (the others kept from its results file), passed to ``main``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke-run sizes")
+    parser.add_argument("--rows", nargs="+", default=None,
+                        help="objective names to run (others kept from the results file)")
+    cli = parser.parse_args()
+    main(quick=cli.quick, rows=None if cli.rows is None else tuple(cli.rows))

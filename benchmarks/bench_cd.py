@@ -20,7 +20,6 @@ from the results file): ``python benchmarks/bench_cd.py --rows "ED (s 0.2, M 16)
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -35,7 +34,13 @@ import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, interleaved_min_times, markdown_table, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    interleaved_min_times,
+    markdown_table,
+    rows_cli,
+    write_results,
+)
 
 import numpyro_ebm as ebm  # noqa: E402
 from numpyro_ebm.partition import grid_log_normalizer  # noqa: E402
@@ -276,9 +281,4 @@ def _markdown(data: dict, every: list[str]) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke-run sizes")
-    parser.add_argument("--rows", nargs="+", default=None,
-                        help="objective names to run (others kept from the results file)")
-    cli = parser.parse_args()
-    main(quick=cli.quick, rows=None if cli.rows is None else tuple(cli.rows))
+    rows_cli(__doc__, main)

@@ -118,6 +118,32 @@ def steady_repeats(repeats: int) -> int:
     return repeats + 2
 
 
+CLOCKS = ("wall", "cpu")  # the order of ``_time``'s readings
+
+
+def row_from_times(cold: dict, best: dict, t1: int, t2: int, t_run: int) -> dict:
+    """A result row from minimum ``(wall, cpu)`` readings (seconds, in ``_time``'s order).
+
+    ``cold[k]``: the cold whole run of ``k`` (``"plain"`` or ``"fit"``); ``best[k, s]``: the
+    warm run of ``s`` steps. Per-step time is ``(best[k, t2] - best[k, t1]) / (t2 - t1)``;
+    compile time is the cold run minus the warm run of ``t_run`` steps.
+    """
+    row = {}
+    for j, clock in enumerate(CLOCKS):
+        per_step = {k: (best[k, t2][j] - best[k, t1][j]) / (t2 - t1) for k in ("plain", "fit")}
+        row.update({
+            f"plain_us_per_step_{clock}": 1e6 * per_step["plain"],
+            f"fit_us_per_step_{clock}": 1e6 * per_step["fit"],
+            f"steady_ratio_{clock}": per_step["fit"] / per_step["plain"],
+            f"plain_run_s_{clock}": cold["plain"][j],
+            f"fit_run_s_{clock}": cold["fit"][j],
+            f"run_ratio_{clock}": cold["fit"][j] / cold["plain"][j],
+            f"plain_compile_s_{clock}": cold["plain"][j] - best["plain", t_run][j],
+            f"fit_compile_s_{clock}": cold["fit"][j] - best["fit", t_run][j],
+        })
+    return row
+
+
 def measure(name, objective, data, energy_fn, params, t1, t2, t_run, repeats) -> dict:
     optimizer = optax.adam(LR)
     key = jax.random.key(1)
@@ -150,19 +176,7 @@ def measure(name, objective, data, energy_fn, params, t1, t2, t_run, repeats) ->
             for k, f in runs.items():
                 t = _time(lambda f=f, s=s: f(s))
                 best[k, s] = tuple(min(a, b) for a, b in zip(best[k, s], t, strict=True))
-    row = {"objective": name}
-    for j, clock in enumerate(("cpu", "wall")):
-        per_step = {k: (best[k, t2][j] - best[k, t1][j]) / (t2 - t1) for k in runs}
-        row.update({
-            f"plain_us_per_step_{clock}": 1e6 * per_step["plain"],
-            f"fit_us_per_step_{clock}": 1e6 * per_step["fit"],
-            f"steady_ratio_{clock}": per_step["fit"] / per_step["plain"],
-            f"plain_run_s_{clock}": cold["plain"][j],
-            f"fit_run_s_{clock}": cold["fit"][j],
-            f"run_ratio_{clock}": cold["fit"][j] / cold["plain"][j],
-            f"plain_compile_s_{clock}": cold["plain"][j] - best["plain", t_run][j],
-            f"fit_compile_s_{clock}": cold["fit"][j] - best["fit", t_run][j],
-        })
+    row = {"objective": name, **row_from_times(cold, best, t1, t2, t_run)}
     print("  " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else str(v)
                            for k, v in row.items()), flush=True)
     return row
@@ -210,17 +224,28 @@ Targets: steady <= 1.05, run <= 1.15.{_load(load)}{_row_dates(rows)}
 
 Known per-step costs of `fit` that the plain loop does not pay: the epoch shuffle (one
 argsort of N = 4000 random words per epoch of 15 steps; an unstable sort since 2026-11-30
-12:00, about half the stable one's time on CPU), the recorded metrics and the `is_healthy`
+12:00, about half the stable one's time on CPU; since 2026-11-30 14:15 the data set, if at
+most 64 MiB, is reordered once per epoch and each step slices its batch, where it gathered
+its rows before: see *batch rows* below), the recorded metrics and the `is_healthy`
 check; and per chunk, the host's dispatch of the loop and fetch of its records, which paced
 chunks (the default since 2026-11-30; before, 50-step chunks) spread over about 0.25 s of
-steps. With XLA's two threads on this shared machine the steady ratio of one objective
-moves by 5-10% between runs (multi-sigma DSM read 0.996 and 1.21 in two runs of
-2026-11-30, at 50-step chunks); the section on threads below shows what one core gives.
-Part of the two-thread excess is real, not noise: by hand-run interleaved comparisons of
+steps.
+
+**Clocks (2026-11-30 15:40 UTC).** Until then this benchmark filed each run's wall-time
+readings under CPU time and the reverse (`_time` reads `(wall, cpu)`; the rows took them as
+`(cpu, wall)`), so every verdict before was judged on process CPU time, which with two
+threads counts both threads' work. The stored rows measured before were relabelled, not
+re-measured (the readings are the same; the JSON says so in `clocks_relabeled`), and
+`tests/test_bench_common.py` checks the labels now. Ratios of CPU time moved by 5-10%
+between runs, which earlier notes put down to other tenants of this shared machine; wall
+time per step of the plain loops is steady.
+Part of the two-thread excess was real, not noise: by hand-run interleaved comparisons of
 `fit`'s chunk runner and the plain loop on an idle machine (2026-11-30; the numbers are in
-issue 17's note of that day), FCE costs about 7% more per step with two threads and nothing
-measurable pinned to one core, and no single part of `fit`'s step (records, `is_healthy`,
-shuffle, early exit, the per-step `lax.cond`) carries the excess.
+issue 17's note of that day), FCE cost about 7% more per step with two threads and nothing
+measurable pinned to one core; no single part of `fit`'s step (records, `is_healthy`,
+early exit, the per-step `lax.cond`) carried it, but taking each batch as a contiguous
+slice instead of gathering its rows through the permutation removed most of it (the
+*batch rows* study below measures both paths).
 
 ### Wall time
 
@@ -228,25 +253,26 @@ shuffle, early exit, the per-step `lax.cond`) carries the excess.
 
 {_scheduler_study()}
 
+{_batch_rows_study()}
+
 ### Process CPU time
 
 CPU time of all the process's threads. It is not the measure to judge by: XLA's CPU thread
-pool can spin while the host waits (every host round trip, one per chunk in `fit` and none
-in the plain loop, is then charged more than once), and time the process waits for a core
-held by other jobs is not charged at all (CPU time below wall time, as on a loaded
-machine). It is shown because, next to the wall time, it tells whether a wall-time
-difference came from other processes.
+pool runs two threads here, and they can spin while the host waits (every host round trip,
+one per chunk in `fit` and none in the plain loop, is then charged more than once); time
+the process waits for a core held by other jobs is not charged at all. It is shown because,
+next to the wall time, it tells how much of the machine each program kept busy.
 
 {table("cpu")}
 
 ### Where the time goes
 
 Per step, `fit` does what the plain loop does plus scalar work: the loss and the objective's
-`is_healthy` are checked, the metrics are recorded, the batch comes from the epoch's
-permutation instead of `randint`. The parameters and optimizer state are checked for NaN/inf
-once per chunk; only a chunk with a bad step is rerun under the per-step guard (which
-selects between old and new state at every step: that is what the guard cost before, about
-10-20% per step on NCE).
+`is_healthy` are checked, the metrics are recorded, the batch is a slice of the epoch's
+reordered copy of the data instead of rows gathered at `randint` indices. The parameters
+and optimizer state are checked for NaN/inf once per chunk; only a chunk with a bad step
+is rerun under the per-step guard (which selects between old and new state at every step:
+that is what the guard cost before, about 10-20% per step on NCE).
 
 Per run (the current state, 2026-11-30): `fit` compiles its chunk loop (a `while_loop` with
 per-step records and the epoch shuffle), one start-up program (every key the run draws
@@ -271,6 +297,35 @@ skip count folded into the step number (chunk 3,426 lines).
 """
 
 
+def _batch_rows_study() -> str:
+    """The section from ``benchmarks/studies/fit_batch_rows.py``'s stored results, if any."""
+    path = RESULTS / "fit_batch_rows.json"
+    if not path.exists():
+        return ""
+    res = json.loads(path.read_text())
+    rows = [[r["objective"], f"{r['plain_us_per_step']:.0f}", f"{r['copy_us_per_step']:.0f}",
+             f"{r['gather_us_per_step']:.0f}", f"{r['copy_over_plain']:.3f}",
+             f"{r['gather_over_plain']:.3f}", f"{r['gather_over_copy']:.3f}"]
+            for r in res["rows"]]
+    table = markdown_table(["objective", "plain µs/step", "copy µs/step", "gather µs/step",
+                            "copy/plain", "gather/plain", "gather/copy"], rows)
+    t1, t2 = res["steps"]
+    return f"""### Batch rows: a reordered copy or a gather per step
+
+Measured by `python benchmarks/studies/fit_batch_rows.py` ({res['date']}; 1-minute load
+average {res['load_average'][0]:.1f} -> {res['load_average'][1]:.1f}): `fit`'s chunk loop
+alone (no host work), compiled twice: *copy* reorders the data once per epoch and slices
+each batch from it (`fit`'s path for data sets up to
+`numpyro_ebm.training.chunk.SHUFFLED_COPY_MAX_BYTES`, 64 MiB), *gather* gathers each
+batch's rows through the permutation (its path above that size, and the only one before
+2026-11-30 14:15). Both give the same batches. Per-step time from runs of {t1} and {t2}
+steps, difference of the minimums of {res['repeats']} interleaved repeats, XLA's defaults;
+the plain loop gathers its rows at `randint` indices.
+
+{table}
+"""
+
+
 def _scheduler_study() -> str:
     """The section from ``benchmarks/studies/fit_scheduler.py``'s stored results, if any."""
     path = RESULTS / "fit_scheduler.json"
@@ -281,17 +336,21 @@ def _scheduler_study() -> str:
         c = r.get("fit_steps_per_chunk")
         return "paced" if c is None else f"fixed {c}"
 
+    def clock(r):  # wall time where the row has it (rows before 2026-11-30 15:40: CPU only)
+        return "wall" if "steady_ratio_wall" in r else "cpu"
+
     ordered = sorted(res["rows"], key=lambda r: (r["objective"], r["setting"], r["measured"]))
-    rows = [[r["objective"], r["setting"], chunks(r), r["measured"],
-             f"{r['plain_us_per_step_wall']:.0f}", f"{r['fit_us_per_step_wall']:.0f}",
-             f"{r['steady_ratio_wall']:.3f}", f"{r['run_ratio_wall']:.3f}",
+    rows = [[r["objective"], r["setting"], chunks(r), r["measured"], clock(r),
+             f"{r[f'plain_us_per_step_{clock(r)}']:.0f}",
+             f"{r[f'fit_us_per_step_{clock(r)}']:.0f}",
+             f"{r[f'steady_ratio_{clock(r)}']:.3f}", f"{r[f'run_ratio_{clock(r)}']:.3f}",
              f"{r['load_average'][0]:.1f} -> {r['load_average'][1]:.1f}"] for r in ordered]
-    table = markdown_table(["objective", "setting", "fit chunks", "measured", "plain µs/step",
-                            "fit µs/step", "fit/plain (steady)", "fit/plain (run)", "load"],
-                           rows)
+    table = markdown_table(["objective", "setting", "fit chunks", "measured", "clock",
+                            "plain µs/step", "fit µs/step", "fit/plain (steady)",
+                            "fit/plain (run)", "load"], rows)
     one = [r for r in ordered if r["setting"] == "one core"]
-    one_core = "; ".join(f"{r['objective']} {r['steady_ratio_wall']:.3f} ({chunks(r)} chunks)"
-                         for r in one) or "not measured"
+    one_core = "; ".join(f"{r['objective']} {r[f'steady_ratio_{clock(r)}']:.3f} "
+                         f"({chunks(r)} chunks, {clock(r)})" for r in one) or "not measured"
     return f"""### Where the excess goes: threads, scheduler, or work
 
 Measured by `python benchmarks/studies/fit_scheduler.py`{' --quick' if res['quick'] else ''}
@@ -300,15 +359,15 @@ objective and setting, this benchmark's own measurement in each; *fit chunks* is
 default then (fixed 50-step chunks before 2026-11-30, paced since). *default* is XLA's
 defaults; *scheduler off* sets `XLA_FLAGS={res['scheduler_flag']}` (process-wide: the plain
 loop gets it too); *one core* pins the process to one CPU, so that neither program runs two
-operations at once and the ratio is that of the work alone, host work included.
+operations at once and the ratio is that of the work alone, host work included. *clock*:
+until 2026-11-30 15:40 UTC this benchmark filed its wall-time readings under CPU time and
+the reverse, and the study kept only the readings filed as wall time: those rows are
+process CPU time (all threads), labelled *cpu*. Pinned to one core, CPU time is close to
+wall time; with two threads it counts both threads' work, so the *cpu* rows of the other
+settings do not give the wall-time ratio. Rows since then give wall time.
 
 {table}
 
-While another tenant kept one of this shared machine's 2 cores busy (most of 2026-11-30),
-both programs ran *faster* pinned to one core than with XLA's two threads (the second
-thread waits for a core), and the ratio measured with two threads moved by 5-10% between
-settings and runs; on one core it is steady. On an idle machine two threads are the faster
-setting (hand-run, 2026-11-30: the plain loops of FCE and energy discrepancy).
 One core, steady fit/plain: {one_core}. What was left there at 50-step chunks was mostly
 the per-chunk host cost, which paced chunks spread over about 0.25 s of steps; the rest is
 the shuffle, the recorded metrics and the `is_healthy` check, each small (hand-run

@@ -17,7 +17,6 @@ baseline timed again beside them, the other rows kept from the results file):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -31,7 +30,13 @@ import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, interleaved_min_times, markdown_table, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    interleaved_min_times,
+    markdown_table,
+    rows_cli,
+    write_results,
+)
 
 import numpyro_ebm as ebm  # noqa: E402
 from numpyro_ebm.energy import batched_energy  # noqa: E402
@@ -209,9 +214,4 @@ matching learns none). Fit wall time includes compilation.
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke-run sizes")
-    parser.add_argument("--rows", nargs="+", default=None,
-                        help="objective names to run (others kept from the results file)")
-    cli = parser.parse_args()
-    main(quick=cli.quick, rows=None if cli.rows is None else tuple(cli.rows))
+    rows_cli(__doc__, main)

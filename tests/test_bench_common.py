@@ -43,10 +43,12 @@ def test_cpu_and_gpu_runs_write_separate_files(dirs, monkeypatch):
 def test_one_core_row_reports_the_worst_paced_study_row(dirs):
     results, _ = dirs
     assert scorecard._one_core_row()[3] == "not measured"
+    # B is an old row with CPU time only; A has both clocks and is judged by its wall time
     rows = [{"objective": "A", "setting": "one core", "fit_steps_per_chunk": None,
-             "steady_ratio_wall": 1.012, "measured": "2026-11-30 10:00 UTC"},
+             "steady_ratio_wall": 1.012, "steady_ratio_cpu": 1.2,
+             "measured": "2026-11-30 10:00 UTC"},
             {"objective": "B", "setting": "one core", "fit_steps_per_chunk": None,
-             "steady_ratio_wall": 1.048, "measured": "2026-11-30 12:00 UTC"},
+             "steady_ratio_cpu": 1.048, "measured": "2026-11-30 12:00 UTC"},
             {"objective": "C", "setting": "one core", "fit_steps_per_chunk": 50,  # not paced
              "steady_ratio_wall": 1.30, "measured": "2026-11-30 09:00 UTC"},
             {"objective": "D", "setting": "default", "fit_steps_per_chunk": None,
@@ -54,5 +56,25 @@ def test_one_core_row_reports_the_worst_paced_study_row(dirs):
     results.mkdir(parents=True)
     (results / "fit_scheduler.json").write_text(json.dumps({"rows": rows}))
     row = scorecard._one_core_row()
-    assert row[2] == "1.048" and row[4].startswith("B; 2 objectives")
+    assert row[2] == "1.048" and row[4].startswith("B (process CPU time); 2 objectives")
     assert row[6] == "2026-11-30 10:00 UTC to 2026-11-30 12:00 UTC"
+
+
+def test_fit_overhead_rows_label_each_clock_by_its_reading():
+    # ``_time`` reads (wall, cpu): a row must file the wall readings under ``_wall`` (until
+    # 2026-11-30 15:40 the two clocks were filed under each other's names)
+    import bench_fit_overhead as b
+
+    assert b._time(lambda: None)[0] >= 0 and b.CLOCKS == ("wall", "cpu")
+    # wall: plain 1 ms/step, fit 1.02 ms/step; cpu: twice that for plain, 3x for fit
+    cold = {"plain": (10.0, 20.0), "fit": (11.0, 33.0)}
+    best = {("plain", 100): (0.1, 0.2), ("plain", 600): (0.6, 1.2), ("plain", 1000): (1.0, 2.0),
+            ("fit", 100): (0.1, 0.3), ("fit", 600): (0.61, 1.83), ("fit", 1000): (1.02, 3.06)}
+    row = b.row_from_times(cold, best, 100, 600, 1000)
+    assert row["plain_us_per_step_wall"] == pytest.approx(1000.0)
+    assert row["steady_ratio_wall"] == pytest.approx(1.02)
+    assert row["plain_us_per_step_cpu"] == pytest.approx(2000.0)
+    assert row["steady_ratio_cpu"] == pytest.approx(1.53)
+    assert row["run_ratio_wall"] == pytest.approx(1.1)
+    assert row["run_ratio_cpu"] == pytest.approx(1.65)
+    assert row["fit_compile_s_wall"] == pytest.approx(11.0 - 1.02)

@@ -17,7 +17,8 @@ a fresh process per setting, the settings in turn:
 * ``one core``: the process pinned to one CPU (``os.sched_setaffinity``), so that neither
   program can run two operations at once: the ratio is that of the compiled work alone.
 
-Each row records ``fit``'s default ``steps_per_chunk`` when measured (``None``: paced).
+Each row records ``fit``'s default ``steps_per_chunk`` when measured (``None``: paced), and
+wall and process CPU time (rows stored before 2026-11-30 15:40 UTC hold CPU time only).
 Rows measured replace the stored rows of the same objective, setting and chunking; the
 others are kept with their own date. Writes ``benchmarks/results/fit_scheduler.json``;
 ``bench_fit_overhead.py`` shows it on docs/benchmarks/fit_overhead.md (``--rescore``
@@ -85,9 +86,9 @@ def main(names: list[str], quick: bool, settings: tuple[str, ...] = SETTINGS) ->
         for setting in order:
             load = os.getloadavg()[0]
             r = _child(setting, name, quick)
-            keep = {k: r[k] for k in ("plain_us_per_step_wall", "fit_us_per_step_wall",
-                                      "steady_ratio_wall", "plain_run_s_wall",
-                                      "fit_run_s_wall", "run_ratio_wall")}
+            keep = {f"{k}_{clock}": r[f"{k}_{clock}"] for clock in ("wall", "cpu")
+                    for k in ("plain_us_per_step", "fit_us_per_step", "steady_ratio",
+                              "plain_run_s", "fit_run_s", "run_ratio")}
             rows.append({"objective": name, "setting": setting, **keep,
                          "load_average": (load, os.getloadavg()[0]),
                          "fit_steps_per_chunk": chunks,

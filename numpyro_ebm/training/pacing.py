@@ -49,8 +49,27 @@ def next_size(steps_per_chunk: int | None, size: int, steps_run: int,
     """Steps in the next chunk, after one that ran ``steps_run`` steps in ``seconds``.
 
     Fixed chunks keep ``steps_per_chunk``. Paced chunks aim at :data:`SECONDS`, growing at
-    most :data:`GROWTH` times per chunk and never past :data:`MAX_STEPS`; ``seconds`` is
-    ``None`` (nothing to learn from: a rerun under the NaN guard) keeps ``size``.
+    most :data:`GROWTH` times per chunk and never past :data:`MAX_STEPS`:
+    ``min(SECONDS * steps_run / seconds, GROWTH * max(size, steps_run), MAX_STEPS)``, at
+    least 1.
+
+    Parameters
+    ----------
+    steps_per_chunk
+        ``fit``'s argument: an int for fixed chunks, ``None`` for paced ones (fixed
+        :data:`FIXED_WHEN_MULTIPROCESS` in a multi-process run).
+    size
+        Steps asked of the chunk just run.
+    steps_run
+        Steps it ran (fewer than ``size`` when it halted or the run ended).
+    seconds
+        Its wall time from dispatch to result; ``None``, zero or negative (nothing to learn
+        from, e.g. a rerun under the NaN guard) keeps ``size``.
+
+    Returns
+    -------
+    int
+        Steps for the next chunk, in ``[1, MAX_STEPS]`` when paced.
     """
     fixed = _fixed(steps_per_chunk)
     if fixed is not None:
