@@ -201,7 +201,7 @@ def page(t1: int, t2: int, t_run: int, repeats: int, rows: list[dict],
     def verdict(key, limit):
         worst = max(rows, key=lambda r: r[f"{key}_wall"])
         v = worst[f"{key}_wall"]
-        return (f"worst {v:.2f} ({worst['objective']}): "
+        return (f"worst {v:.3f} ({worst['objective']}): "
                 f"{'met' if v <= limit else 'missed'}")
 
     return f"""Setup: two moons (N={N}), MLP 2 -> 128 -> 128 -> 1 (SiLU, float32), Adam
@@ -231,21 +231,21 @@ check; and per chunk, the host's dispatch of the loop and fetch of its records, 
 chunks (the default since 2026-11-30; before, 50-step chunks) spread over about 0.25 s of
 steps.
 
-**Clocks (2026-11-30 15:40 UTC).** Until then this benchmark filed each run's wall-time
+**Clocks (2026-11-30 15:25 UTC).** Until then this benchmark filed each run's wall-time
 readings under CPU time and the reverse (`_time` reads `(wall, cpu)`; the rows took them as
 `(cpu, wall)`), so every verdict before was judged on process CPU time, which with two
-threads counts both threads' work. The stored rows measured before were relabelled, not
-re-measured (the readings are the same; the JSON says so in `clocks_relabeled`), and
+threads counts both threads' work. Rows measured before were relabelled, not re-measured
+(the readings are the same; the JSON's `clocks_relabeled` names them), and
 `tests/test_bench_common.py` checks the labels now. Ratios of CPU time moved by 5-10%
-between runs, which earlier notes put down to other tenants of this shared machine; wall
-time per step of the plain loops is steady.
+between runs, which earlier notes put down to other tenants of this shared machine.
 Part of the two-thread excess was real, not noise: by hand-run interleaved comparisons of
 `fit`'s chunk runner and the plain loop on an idle machine (2026-11-30; the numbers are in
-issue 17's note of that day), FCE cost about 7% more per step with two threads and nothing
-measurable pinned to one core; no single part of `fit`'s step (records, `is_healthy`,
-early exit, the per-step `lax.cond`) carried it, but taking each batch as a contiguous
-slice instead of gathering its rows through the permutation removed most of it (the
-*batch rows* study below measures both paths).
+issue 17's note of that day; wall time), FCE's chunk cost about 7% more per step than the
+plain loop with two threads and 0-1% pinned to one core; no single part of `fit`'s step
+(records, `is_healthy`, early exit, the per-step `lax.cond`) carried it, but taking each
+batch as a contiguous slice instead of gathering its rows through the permutation removed
+most of it on FCE, at about 1% more on CD-5 and energy discrepancy (the *batch rows*
+study below measures both paths).
 
 ### Wall time
 
@@ -286,8 +286,8 @@ the loop body reuses). It is a fixed cost: at 6000 steps it is a third as large 
 at 2000. Merging the start-up programs into one compiled no faster (measured 2026-11-30: the
 cost is in what they compute, not per program). The "compile" columns are cold run minus
 warm run, so they also hold whatever else differs between the two runs: on 2026-11-30 PCD-5's
-fit column read 6.4 s while `jax_log_compiles` on a cold PCD-5 `fit` showed 1.9 s of XLA
-compilation, `objective.init` took 0.3 s and no guarded chunk ran; the rest is not explained.
+fit column read 6.4 s (process CPU time then, filed as wall time: see *Clocks* above) while
+`jax_log_compiles` on a cold PCD-5 `fit` showed 1.9 s of XLA compilation.
 
 History: before 2026-11-29 `fit` compiled 8 programs against the plain loop's 6 and its
 chunk had 4,711 HLO lines against the plain scan's 2,995 (the final NaN check as one
@@ -312,15 +312,19 @@ def _batch_rows_study() -> str:
     t1, t2 = res["steps"]
     return f"""### Batch rows: a reordered copy or a gather per step
 
-Measured by `python benchmarks/studies/fit_batch_rows.py` ({res['date']}; 1-minute load
-average {res['load_average'][0]:.1f} -> {res['load_average'][1]:.1f}): `fit`'s chunk loop
+Measured by `python benchmarks/studies/fit_batch_rows.py
+"--objectives={','.join(r['objective'] for r in res['rows'])}" --repeats {res['repeats']}`
+({res['date']}; 1-minute load average {res['load_average'][0]:.1f} ->
+{res['load_average'][1]:.1f}; `python benchmarks/bench_fit_overhead.py --rescore` rebuilds
+this page from its results). Wall time (`time.perf_counter`). `fit`'s chunk loop
 alone (no host work), compiled twice: *copy* reorders the data once per epoch and slices
 each batch from it (`fit`'s path for data sets up to
 `numpyro_ebm.training.chunk.SHUFFLED_COPY_MAX_BYTES`, 64 MiB), *gather* gathers each
 batch's rows through the permutation (its path above that size, and the only one before
 2026-11-30 14:15). Both give the same batches. Per-step time from runs of {t1} and {t2}
 steps, difference of the minimums of {res['repeats']} interleaved repeats, XLA's defaults;
-the plain loop gathers its rows at `randint` indices.
+the plain loop gathers its rows at `randint` indices. Its plain column is from these short
+runs, not the table above's, so the two differ by a few percent.
 
 {table}
 """
@@ -336,7 +340,7 @@ def _scheduler_study() -> str:
         c = r.get("fit_steps_per_chunk")
         return "paced" if c is None else f"fixed {c}"
 
-    def clock(r):  # wall time where the row has it (rows before 2026-11-30 15:40: CPU only)
+    def clock(r):  # wall time where the row has it (rows before 2026-11-30 15:25: CPU only)
         return "wall" if "steady_ratio_wall" in r else "cpu"
 
     ordered = sorted(res["rows"], key=lambda r: (r["objective"], r["setting"], r["measured"]))
@@ -360,18 +364,19 @@ default then (fixed 50-step chunks before 2026-11-30, paced since). *default* is
 defaults; *scheduler off* sets `XLA_FLAGS={res['scheduler_flag']}` (process-wide: the plain
 loop gets it too); *one core* pins the process to one CPU, so that neither program runs two
 operations at once and the ratio is that of the work alone, host work included. *clock*:
-until 2026-11-30 15:40 UTC this benchmark filed its wall-time readings under CPU time and
+until 2026-11-30 15:25 UTC this benchmark filed its wall-time readings under CPU time and
 the reverse, and the study kept only the readings filed as wall time: those rows are
-process CPU time (all threads), labelled *cpu*. Pinned to one core, CPU time is close to
-wall time; with two threads it counts both threads' work, so the *cpu* rows of the other
-settings do not give the wall-time ratio. Rows since then give wall time.
+process CPU time (all threads), labelled *cpu*. Pinned to one core, CPU time should be
+close to wall time (not measured side by side yet); with two threads it counts both
+threads' work, so the *cpu* rows of the other settings do not give the wall-time ratio and
+this section can't yet say whether the scheduler costs wall time. Rows measured since then
+store both clocks and show wall time (none yet).
 
 {table}
 
-One core, steady fit/plain: {one_core}. What was left there at 50-step chunks was mostly
-the per-chunk host cost, which paced chunks spread over about 0.25 s of steps; the rest is
-the shuffle, the recorded metrics and the `is_healthy` check, each small (hand-run
-ablations on CD-5: 0.5-1% each). The
+One core, steady fit/plain: {one_core}. Paced chunks (0.25 s of steps each) took part of
+the excess of 50-step chunks away (the per-chunk host cost); hand-run ablations on CD-5
+put the shuffle, the recorded metrics and the `is_healthy` check at 0.5-1% each. The
 scheduler flag is XLA's, global to the process; `fit` does not set it.
 """
 
@@ -412,7 +417,7 @@ def _losses(rows: list[dict]) -> str:
         out.append("compilation: " + ", ".join(
             f"{r['objective']} ({r['fit_compile_s_wall']:.2f} s against "
             f"{r['plain_compile_s_wall']:.2f} s)" for r in compile_more)
-            + ": `fit` compiles its guarded chunk, the objective's init and the optimizer's "
+            + ": `fit` compiles its chunk loop, the objective's init and the optimizer's "
             "init, the plain loop one scan")
     text = "; ".join(out)
     return ("**Where we lose (this run).** " + text[0].upper() + text[1:] + "."

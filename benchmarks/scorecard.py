@@ -175,10 +175,18 @@ def rows() -> list[list[str]]:
             verdict = ("not measured" if value is None else "see page" if limit is None else
                        "met" if (value < limit if strict else value <= limit) else "missed")
             table.append([what, "—" if limit is None else f"{'<' if strict else '<='} {limit:g}",
-                          "—" if value is None else f"{value:.3g}", verdict,
+                          "—" if value is None else _shown(value, limit), verdict,
                           note.replace("strictly smaller; ", "").replace("strictly smaller", ""),
                           f"[{page}]({page}.md)", _get(res, "date") or "—"])
     return table
+
+
+def _shown(value: float, limit: float | None) -> str:
+    """``value`` to 3 significant digits, or 4 where 3 would print the limit itself (1.054
+    against 1.05 must not read as 1.05)."""
+    text = f"{value:.3g}"
+    return f"{value:.4g}" if limit is not None and text == f"{limit:.3g}" != f"{value:.4g}" \
+        else text
 
 
 def _gpu_row() -> list[str]:
@@ -205,7 +213,7 @@ def _one_core_row() -> list[str]:
     what = "`fit` per step / plain loop, one pinned core (study; worst objective)"
     if not rows:
         return [what, "—", "—", "not measured", "", "[fit_overhead](fit_overhead.md)", "—"]
-    def ratio(r):  # wall time where the row has it (rows before 2026-11-30 15:40: CPU only)
+    def ratio(r):  # wall time where the row has it (rows before 2026-11-30 15:25: CPU only)
         return r.get("steady_ratio_wall", r["steady_ratio_cpu"])
 
     worst = max(rows, key=ratio)

@@ -62,7 +62,7 @@ def test_one_core_row_reports_the_worst_paced_study_row(dirs):
 
 def test_fit_overhead_rows_label_each_clock_by_its_reading():
     # ``_time`` reads (wall, cpu): a row must file the wall readings under ``_wall`` (until
-    # 2026-11-30 15:40 the two clocks were filed under each other's names)
+    # 2026-11-30 15:25 the two clocks were filed under each other's names)
     import bench_fit_overhead as b
 
     assert b._time(lambda: None)[0] >= 0 and b.CLOCKS == ("wall", "cpu")
@@ -78,3 +78,10 @@ def test_fit_overhead_rows_label_each_clock_by_its_reading():
     assert row["run_ratio_wall"] == pytest.approx(1.1)
     assert row["run_ratio_cpu"] == pytest.approx(1.65)
     assert row["fit_compile_s_wall"] == pytest.approx(11.0 - 1.02)
+
+
+def test_a_value_near_its_limit_is_shown_with_the_digit_that_decides():
+    assert scorecard._shown(1.054, 1.05) == "1.054"
+    assert scorecard._shown(1.05, 1.05) == "1.05"
+    assert scorecard._shown(1.11, 1.15) == "1.11"
+    assert scorecard._shown(0.146, None) == "0.146"

@@ -18,7 +18,7 @@ a fresh process per setting, the settings in turn:
   program can run two operations at once: the ratio is that of the compiled work alone.
 
 Each row records ``fit``'s default ``steps_per_chunk`` when measured (``None``: paced), and
-wall and process CPU time (rows stored before 2026-11-30 15:40 UTC hold CPU time only).
+wall and process CPU time (rows stored before 2026-11-30 15:25 UTC hold CPU time only).
 Rows measured replace the stored rows of the same objective, setting and chunking; the
 others are kept with their own date. Writes ``benchmarks/results/fit_scheduler.json``;
 ``bench_fit_overhead.py`` shows it on docs/benchmarks/fit_overhead.md (``--rescore``
