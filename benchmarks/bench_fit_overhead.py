@@ -366,11 +366,12 @@ loop gets it too); *one core* pins the process to one CPU, so that neither progr
 operations at once and the ratio is that of the work alone, host work included. *clock*:
 until 2026-11-30 15:25 UTC this benchmark filed its wall-time readings under CPU time and
 the reverse, and the study kept only the readings filed as wall time: those rows are
-process CPU time (all threads), labelled *cpu*. Pinned to one core, CPU time should be
-close to wall time (not measured side by side yet); with two threads it counts both
-threads' work, so the *cpu* rows of the other settings do not give the wall-time ratio and
-this section can't yet say whether the scheduler costs wall time. Rows measured since then
-store both clocks and show wall time (none yet).
+process CPU time (all threads), labelled *cpu*. Pinned to one core, CPU time equals wall
+time to within 0.1% (the *wall* one-core rows of 2026-11-30 16:13-16:30 store both: energy
+discrepancy, CD-5 and FCE); with two threads it counts both threads' work, so the *cpu*
+rows of the other settings do not give the wall-time ratio and this section can't yet say
+whether the scheduler costs wall time. Rows measured since 15:25 store both clocks and show
+wall time.
 
 {table}
 
