@@ -120,3 +120,9 @@ def rows_cli(doc: str, main: Callable[..., None]) -> None:
                         help="objective names to run (others kept from the results file)")
     cli = parser.parse_args()
     main(quick=cli.quick, rows=None if cli.rows is None else tuple(cli.rows))
+
+
+def study_clock(row: dict) -> str:
+    """``"wall"`` where a ``fit_scheduler`` study row holds wall time, else ``"cpu"`` (rows
+    stored before 2026-11-30 15:25 UTC hold process CPU time only)."""
+    return "wall" if "steady_ratio_wall" in row else "cpu"

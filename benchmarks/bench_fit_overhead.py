@@ -35,7 +35,7 @@ import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, block, markdown_table, write_results  # noqa: E402
+from _common import RESULTS, block, markdown_table, study_clock, write_results  # noqa: E402
 
 import numpyro_ebm as ebm  # noqa: E402
 
@@ -340,21 +340,19 @@ def _scheduler_study() -> str:
         c = r.get("fit_steps_per_chunk")
         return "paced" if c is None else f"fixed {c}"
 
-    def clock(r):  # wall time where the row has it (rows before 2026-11-30 15:25: CPU only)
-        return "wall" if "steady_ratio_wall" in r else "cpu"
-
     ordered = sorted(res["rows"], key=lambda r: (r["objective"], r["setting"], r["measured"]))
-    rows = [[r["objective"], r["setting"], chunks(r), r["measured"], clock(r),
-             f"{r[f'plain_us_per_step_{clock(r)}']:.0f}",
-             f"{r[f'fit_us_per_step_{clock(r)}']:.0f}",
-             f"{r[f'steady_ratio_{clock(r)}']:.3f}", f"{r[f'run_ratio_{clock(r)}']:.3f}",
+    rows = [[r["objective"], r["setting"], chunks(r), r["measured"], study_clock(r),
+             f"{r[f'plain_us_per_step_{study_clock(r)}']:.0f}",
+             f"{r[f'fit_us_per_step_{study_clock(r)}']:.0f}",
+             f"{r[f'steady_ratio_{study_clock(r)}']:.3f}",
+             f"{r[f'run_ratio_{study_clock(r)}']:.3f}",
              f"{r['load_average'][0]:.1f} -> {r['load_average'][1]:.1f}"] for r in ordered]
     table = markdown_table(["objective", "setting", "fit chunks", "measured", "clock",
                             "plain µs/step", "fit µs/step", "fit/plain (steady)",
                             "fit/plain (run)", "load"], rows)
     one = [r for r in ordered if r["setting"] == "one core"]
-    one_core = "; ".join(f"{r['objective']} {r[f'steady_ratio_{clock(r)}']:.3f} "
-                         f"({chunks(r)} chunks, {clock(r)})" for r in one) or "not measured"
+    one_core = "; ".join(f"{r['objective']} {r[f'steady_ratio_{study_clock(r)}']:.3f} "
+                         f"({chunks(r)} chunks, {study_clock(r)})" for r in one) or "not measured"
     return f"""### Where the excess goes: threads, scheduler, or work
 
 Measured by `python benchmarks/studies/fit_scheduler.py`{' --quick' if res['quick'] else ''}

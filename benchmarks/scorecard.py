@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _common import study_clock
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 OUT = ROOT / "docs" / "benchmarks" / "scorecard.md"
@@ -213,12 +215,12 @@ def _one_core_row() -> list[str]:
     what = "`fit` per step / plain loop, one pinned core (study; worst objective)"
     if not rows:
         return [what, "—", "—", "not measured", "", "[fit_overhead](fit_overhead.md)", "—"]
-    def ratio(r):  # wall time where the row has it (rows before 2026-11-30 15:25: CPU only)
-        return r.get("steady_ratio_wall", r["steady_ratio_cpu"])
+    def ratio(r):
+        return r[f"steady_ratio_{study_clock(r)}"]
 
     worst = max(rows, key=ratio)
     dates = sorted(r.get("measured", "—") for r in rows)
-    clock = "wall" if "steady_ratio_wall" in worst else "process CPU time"
+    clock = {"wall": "wall", "cpu": "process CPU time"}[study_clock(worst)]
     return [what, "—", f"{ratio(worst):.3f}", "see page",
             f"{worst['objective']} ({clock}); {len(rows)} objectives; the work without XLA's "
             "two-thread scheduling (`benchmarks/studies/fit_scheduler.py --settings='one core'`)",

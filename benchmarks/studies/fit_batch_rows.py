@@ -2,7 +2,7 @@
 or rows gathered through the permutation, against the plain loop's per-step gather.
 
     python benchmarks/studies/fit_batch_rows.py ["--objectives=FCE,NCE"] [--repeats 6]
-    # about 3 minutes per objective on 2 cores
+    # about 1 minute per objective on 2 cores
 
 ``fit``'s chunk runner (``numpyro_ebm.training.chunk.run_chunk_unguarded``, the loop every
 good chunk runs) is compiled twice per objective: with the default

@@ -31,8 +31,7 @@ from .parallel import constrain_batch
 from .state import TrainState
 from .step import TrainStep
 
-__all__ = ["ChunkResult", "run_chunk", "run_chunk_unguarded", "replay", "user_key", "step_keys",
-           "SHUFFLED_COPY_MAX_BYTES"]
+__all__ = ["ChunkResult", "run_chunk", "run_chunk_unguarded", "replay", "user_key", "step_keys"]
 
 #: Data sets up to this size (bytes, all arrays together) are reordered once per epoch, so
 #: that each step takes a contiguous slice instead of gathering rows: a second copy of the
