@@ -35,7 +35,7 @@ __all__ = ["ChunkResult", "run_chunk", "run_chunk_unguarded", "replay", "user_ke
 
 #: Data sets up to this size (bytes, all arrays together) are reordered once per epoch, so
 #: that each step takes a contiguous slice instead of gathering rows: a second copy of the
-#: data on each device, for steps 7-8% faster on FCE with XLA's two CPU threads and about
+#: data on each device, for steps 7% faster on FCE with XLA's two CPU threads and about
 #: 1% slower on energy discrepancy and CD-5 (2026-11-30,
 #: ``benchmarks/studies/fit_batch_rows.py``).
 SHUFFLED_COPY_MAX_BYTES = 64 * 2**20
