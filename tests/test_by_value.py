@@ -88,3 +88,19 @@ def test_recursive_closures_are_keyed():
         return f
 
     assert value_key(make(1)) == value_key(make(1)) != value_key(make(2))
+
+
+def test_array_value_keys_arrays_and_prng_keys_by_dtype_shape_and_bytes():
+    from numpyro_ebm._values import array_value
+    from numpyro_ebm.objectives import ByValue
+
+    a = array_value(np.arange(3.0, dtype=np.float32))
+    assert a == array_value(jnp.arange(3.0, dtype=jnp.float32))  # NumPy and JAX alike
+    assert a != array_value(np.arange(3.0))  # dtype
+    assert a != array_value(np.arange(3.0, dtype=np.float32).reshape(3, 1))  # shape
+    k1 = array_value(jax.random.key(1))
+    assert k1 == array_value(jax.random.key(1)) and k1 != array_value(jax.random.key(2))
+    assert k1 != array_value(jax.random.key_data(jax.random.key(1)))  # a key is not its data
+    # a typed key inside a compared-by-value setting is a value too (it fell back to identity)
+    assert ByValue({"k": jax.random.key(1)}) == ByValue({"k": jax.random.key(1)})
+    assert ByValue({"k": jax.random.key(1)}) != ByValue({"k": jax.random.key(2)})

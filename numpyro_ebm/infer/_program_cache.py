@@ -30,20 +30,14 @@ import jax
 import numpy as np
 from jax.extend.core import ClosedJaxpr, Jaxpr, Literal, jaxpr_as_fun
 
+from .._values import array_value
+
 __all__ = ["run_cached", "MAX_PROGRAMS"]
 
 MAX_PROGRAMS = 16
 """Programs kept (least recently used dropped first)."""
 
 _PROGRAMS: OrderedDict[tuple, Callable] = OrderedDict()
-
-
-def _array_bytes(value: Any) -> tuple[str, tuple[int, ...], bytes]:
-    """``(dtype, shape, bytes)`` of a concrete array (PRNG key arrays by their key data)."""
-    if jax.dtypes.issubdtype(getattr(value, "dtype", None), jax.dtypes.prng_key):
-        return (str(value.dtype),) + _array_bytes(jax.random.key_data(value))[1:]
-    a = np.asarray(value)
-    return str(a.dtype), a.shape, a.tobytes()
 
 
 def _literals_and_callbacks(jaxpr: Jaxpr, out: list) -> bool:
@@ -60,13 +54,13 @@ def _literals_and_callbacks(jaxpr: Jaxpr, out: list) -> bool:
             return False
         for v in eqn.invars:
             if isinstance(v, Literal):
-                out.append(_array_bytes(v.val))
+                out.append(array_value(v.val))
     for sub in _nested(jaxpr):
         consts = getattr(sub, "consts", ())  # a nested ClosedJaxpr's own (compiled-in) data
         if consts:
             digest = hashlib.blake2b(digest_size=32)
             for c in consts:
-                dtype, shape, data = _array_bytes(c)
+                dtype, shape, data = array_value(c)
                 digest.update(f"{dtype}{shape}".encode())
                 digest.update(data)
             out.append(("consts", digest.hexdigest()))

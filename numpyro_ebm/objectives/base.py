@@ -46,8 +46,8 @@ from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from .._values import array_value
 from ..checks import batch_array, is_concrete
 from ..typing import Array, EnergyFn, Params, PRNGKey, PyTree
 
@@ -158,8 +158,7 @@ class ByValue:
         if is_concrete(self.value):
             try:
                 leaves, treedef = jax.tree.flatten(self.value)
-                arrays = [np.asarray(leaf) for leaf in leaves]
-                key = (treedef, tuple((a.dtype.str, a.shape, a.tobytes()) for a in arrays))
+                key = (treedef, tuple(array_value(leaf) for leaf in leaves))
                 hash(key)
             except TypeError:  # an unhashable static part: fall back to identity
                 key = ("id", id(self))

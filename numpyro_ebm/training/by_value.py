@@ -26,6 +26,7 @@ import jax
 import numpy as np
 import optax
 
+from .._values import array_value
 from ..checks import is_concrete
 
 __all__ = ["canonical_optimizer", "value_key"]
@@ -56,10 +57,10 @@ class _Identity:
         return id(self.obj)
 
 
-def _array_key(a: np.ndarray) -> Hashable:
-    if a.nbytes > _MAX_ARRAY_BYTES:
+def _array_key(a: Any) -> Hashable:
+    if a.nbytes > _MAX_ARRAY_BYTES:  # numpy and JAX arrays alike
         raise _Opaque
-    return ("array", a.dtype.str, a.shape, a.tobytes())
+    return ("array",) + array_value(a)
 
 
 def _function_key(f: types.FunctionType, path: tuple[int, ...]) -> Hashable:
@@ -101,11 +102,11 @@ def _key(obj: Any, path: tuple[int, ...]) -> Hashable:
             return _Identity(obj)
         return ("dict", tuple(sorted((k, _key(v, path)) for k, v in obj.items())))
     if isinstance(obj, np.ndarray | np.generic):
-        return _array_key(np.asarray(obj))
+        return _array_key(obj)
     if isinstance(obj, jax.Array):
         if not is_concrete(obj):
             raise _Opaque  # a tracer: built inside jit, read nothing
-        return _array_key(np.asarray(obj))
+        return _array_key(obj)
     return _Identity(obj)
 
 
