@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -277,17 +278,14 @@ that is what the guard cost before, about 10-20% per step on NCE).
 Per run (the current state, 2026-11-30): `fit` compiles its chunk loop (a `while_loop` with
 per-step records and the epoch shuffle), one start-up program (every key the run draws
 outside the chunk and the batch for `objective.init`; NCE and FCE add their starting-`log Z`
-program) and `optimizer.init` (~0.05 s); its argument checks read the data once. With
-`jax_log_compiles`, XLA's own compilation of fit's chunk is close to the plain scan's
-(NCE on a quiet machine: chunk ~1.1 s, start-up programs ~0.5 s); the rest of the fixed cost
-is tracing and Python set-up (argument checks, `objective.init`, the energy check, tracing
-the chunk), 0.3-0.9 s. The chunk traces one step once (its record shapes come from the trace
-the loop body reuses). It is a fixed cost: at 6000 steps it is a third as large a share as
-at 2000. Merging the start-up programs into one compiled no faster (measured 2026-11-30: the
-cost is in what they compute, not per program). The "compile" columns are cold run minus
-warm run, so they also hold whatever else differs between the two runs: on 2026-11-30 PCD-5's
-fit column read 6.4 s (process CPU time then, filed as wall time: see *Clocks* above) while
-`jax_log_compiles` on a cold PCD-5 `fit` showed 1.9 s of XLA compilation.
+program) and `optimizer.init`; its argument checks read the data once. The rest of the
+fixed cost is tracing and Python set-up (argument checks, `objective.init`, the energy check,
+tracing the chunk, which traces one step once: its record shapes come from the trace the loop
+body reuses). {_fixed_cost(rows)} It is a fixed cost: at {t_run} steps it is a smaller share of
+the run than at fewer steps. Merging the start-up programs into one compiled no faster
+(measured 2026-11-30: the cost is in what they compute, not per program). The "compile"
+columns are cold run minus warm run, so they also hold whatever else differs between the
+two runs (`jax_log_compiles` shows XLA's own share of them).
 
 History: before 2026-11-29 `fit` compiled 8 programs against the plain loop's 6 and its
 chunk had 4,711 HLO lines against the plain scan's 2,995 (the final NaN check as one
@@ -295,6 +293,18 @@ reduction per leaf, `jax.random.permutation`'s two rounds of sorts, a second has
 retry key); those became one test per dtype, one `argsort` of N random words per epoch and a
 skip count folded into the step number (chunk 3,426 lines).
 """
+
+
+def _fixed_cost(rows: list[dict]) -> str:
+    """What ``fit``'s fixed cost adds to the plain loop's in the table (wall time)."""
+    extra = {r["objective"]: r["fit_compile_s_wall"] - r["plain_compile_s_wall"] for r in rows}
+    lo, hi = min(extra, key=extra.get), max(extra, key=extra.get)
+    longest = max(rows, key=lambda r: r["plain_run_s_wall"])
+    return (f"In the wall-time table, `fit`'s compile column exceeds the plain loop's by "
+            f"{statistics.median(extra.values()):.2f} s (median over the objectives; "
+            f"{extra[lo]:.2f} s for {lo} to {extra[hi]:.2f} s for {hi}: each column is the "
+            f"difference of two runs, so it carries their noise, which grows with the run: "
+            f"{longest['objective']}'s plain run takes {longest['plain_run_s_wall']:.0f} s).")
 
 
 def _batch_rows_study() -> str:

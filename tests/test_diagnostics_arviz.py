@@ -242,3 +242,43 @@ def test_to_datatree_and_diagnose_name_a_wrong_or_unrun_argument():
                      num_samples=5, progress_bar=False)
         with pytest.raises(ValueError, match="has not run yet"):
             fn(unrun)
+
+
+def test_to_datatree_adds_the_data_a_factor_scores_as_observed_data():
+    # a learned-energy likelihood is a numpyro.factor: ArviZ sees no observed site
+    data = np.random.default_rng(0).normal(1.0, 1.0, (20, 2))
+
+    def factor_model(x):
+        mu = numpyro.sample("mu", dist.Normal(0.0, 5.0).expand([2]).to_event(1))
+        numpyro.factor("energy", -0.5 * jnp.sum((x - mu) ** 2))
+
+    mcmc = MCMC(NUTS(factor_model), num_warmup=50, num_samples=50, progress_bar=False)
+    mcmc.run(jax.random.key(0), data)
+    # ArviZ's observed_data holds only the factor's empty placeholder
+    assert to_datatree(mcmc, model_args=(data,))["observed_data"]["energy"].size == 0
+    dt = to_datatree(mcmc, model_args=(data,), observed_data={"x": data},
+                     dims={"x": ["obs", "feature"]})
+    np.testing.assert_array_equal(dt["observed_data"]["x"].values, data)
+    assert set(dt["observed_data"].data_vars) == {"x"}  # the placeholder is gone
+    assert dt["observed_data"]["x"].dims == ("obs", "feature")
+    assert dt["posterior"]["mu"].shape == (1, 50, 2)  # the rest is ArviZ's, unchanged
+    dt = to_datatree(mcmc, model_args=(data,), observed_data={"x": data})
+    assert dt["observed_data"]["x"].dims == ("x_dim_0", "x_dim_1")
+    with pytest.raises(TypeError, match=r"observed_data=\{'x': data\}"):
+        to_datatree(mcmc, model_args=(data,), observed_data=[data])
+    with pytest.raises(ValueError, match=r"dims\['x'\] names 1 dimensions"):
+        to_datatree(mcmc, model_args=(data,), observed_data={"x": data}, dims={"x": ["obs"]})
+
+
+def test_to_datatree_observed_data_never_overwrites_an_observed_site():
+    def obs_model(y):
+        mu = numpyro.sample("mu", dist.Normal(0.0, 5.0))
+        numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+    y = np.linspace(-1.0, 1.0, 5)
+    mcmc = MCMC(NUTS(obs_model), num_warmup=20, num_samples=20, progress_bar=False)
+    mcmc.run(jax.random.key(0), y)
+    with pytest.raises(ValueError, match=r"\['y'\] that ArviZ already read"):
+        to_datatree(mcmc, model_args=(y,), observed_data={"y": y})
+    dt = to_datatree(mcmc, model_args=(y,), observed_data={"y_raw": y})
+    assert set(dt["observed_data"].data_vars) == {"y", "y_raw"}

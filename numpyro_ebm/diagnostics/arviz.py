@@ -14,7 +14,7 @@ Nothing here reads NumPyro's private attributes: the model's arguments are passe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -192,7 +192,35 @@ def _langevin_fields(mcmc: Any) -> dict:
     return fields
 
 
+def _observed_group(dt: xr.DataTree, observed: Mapping[str, Any],
+                    dims: Mapping[str, Any] | None) -> xr.Dataset:
+    """``dt``'s ``observed_data`` with the arrays of ``observed`` added (ArviZ's dim names
+    ``<name>_dim_<i>`` unless ``dims`` names them)."""
+    if not isinstance(observed, Mapping) or not all(isinstance(k, str) for k in observed):
+        raise TypeError("observed_data must map variable names (str) to arrays, e.g. "
+                        f"observed_data={{'x': data}}; got {type(observed).__name__}")
+    ds = dt["observed_data"].to_dataset() if "observed_data" in dt.children else xr.Dataset()
+    # numpyro.factor is an observed site of a `Unit` distribution with an empty value: ArviZ
+    # lists it as a size-0 variable, which stands for no data at all
+    ds = ds.drop_vars([k for k, v in ds.data_vars.items() if v.size == 0])
+    ds = ds.drop_vars([c for c in ds.coords if c not in {d for v in ds.data_vars.values()
+                                                         for d in v.dims}])
+    clash = sorted(set(observed) & set(ds.data_vars))
+    if clash:
+        raise ValueError(f"observed_data names {clash} that ArviZ already read from the "
+                         "model's observed sites; pass other names or leave them out")
+    for name, value in observed.items():
+        a = np.asarray(value)
+        names = tuple((dims or {}).get(name) or (f"{name}_dim_{i}" for i in range(a.ndim)))
+        if len(names) != a.ndim:
+            raise ValueError(f"dims[{name!r}] names {len(names)} dimensions; observed_data"
+                             f"[{name!r}] has shape {a.shape} ({a.ndim} dimensions)")
+        ds[name] = (names, a)
+    return ds
+
+
 def to_datatree(mcmc: Any, *, model_args: tuple = (), model_kwargs: dict | None = None,
+                observed_data: Mapping[str, Any] | None = None,
                 **from_numpyro_kwargs: Any) -> xr.DataTree:
     """ArviZ DataTree of a run, with what the detailed-balance checks need.
 
@@ -201,12 +229,22 @@ def to_datatree(mcmc: Any, *, model_args: tuple = (), model_kwargs: dict | None 
     ``extra_fields=DIAGNOSTIC_FIELDS`` and ``thinning=1``) also ``proposal`` and a
     ``langevin`` group with ``step_size`` (chain), ``inverse_mass_matrix`` and attribute
     ``temperature``. Pass ``model_args`` / ``model_kwargs`` as given to ``mcmc.run``.
-    Other keyword arguments go to ``arviz.from_numpyro``.
+
+    ``observed_data`` (``{name: array}``) is added to the ``observed_data`` group: data a
+    model scores through ``numpyro.factor`` (a learned energy of the data) has no observed
+    site, so ``arviz.from_numpyro`` holds only the factor's empty placeholder there (a
+    size-0 variable named after the factor, dropped when ``observed_data`` is given).
+    Dimension names come from ``dims`` (as for ArviZ), else ``<name>_dim_<i>``. A name
+    ArviZ already filled from an observed site raises ``ValueError``; a value that is not a
+    mapping of names raises ``TypeError``. Other keyword arguments go to ``arviz.from_numpyro``.
     """
     _require_mcmc(mcmc, "to_datatree")
     langevin = _is_langevin_run(mcmc)
     fields = _langevin_fields(mcmc) if langevin else None
     dt = from_numpyro(mcmc, **from_numpyro_kwargs)
+    if observed_data is not None:
+        dt["observed_data"] = xr.DataTree(_observed_group(
+            dt, observed_data, from_numpyro_kwargs.get("dims")))
     position = unconstrained_draws(mcmc, model_args, model_kwargs)
     ss = dt["sample_stats"].to_dataset()
     if langevin:
