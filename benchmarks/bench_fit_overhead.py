@@ -256,6 +256,8 @@ study below measures both paths).
 
 {_batch_rows_study()}
 
+{_steady_pairs_study()}
+
 ### Process CPU time
 
 CPU time of all the process's threads. It is not the measure to judge by: XLA's CPU thread
@@ -305,6 +307,45 @@ def _fixed_cost(rows: list[dict]) -> str:
             f"{extra[lo]:.2f} s for {lo} to {extra[hi]:.2f} s for {hi}: each column is the "
             f"difference of two runs, so it carries their noise, which grows with the run: "
             f"{longest['objective']}'s plain run takes {longest['plain_run_s_wall']:.0f} s).")
+
+
+def _steady_pairs_study() -> str:
+    """The section from ``benchmarks/studies/fit_steady_pairs.py``'s stored results, if any."""
+    path = RESULTS / "fit_steady_pairs.json"
+    if not path.exists():
+        return ""
+    res = json.loads(path.read_text())
+
+    def est(r, k):
+        e = r[f"{k}_over_plain"]
+        return f"{e['median']:.3f} [{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}]"
+
+    rows = [[r["objective"], f"{r['rounds']} ({r['processes']})",
+             "/".join(str(t) for t in r["steps"]), est(r, "fit"), est(r, "chunk"),
+             ", ".join(f"{x:.3f}" for x in r["fit_over_plain"]["per_process"]),
+             f"{max(r['plain_spread']):.2f}", r["measured"]] for r in res["rows"]]
+    table = markdown_table(["objective", "rounds (processes)", "T per process",
+                            "fit/plain, median [95% CI]", "chunk/plain, median [95% CI]",
+                            "fit/plain per process", "plain max/min", "measured"], rows)
+    names = ",".join(r["objective"] for r in res["rows"])
+    return f"""### Steady state from back-to-back pairs
+
+On a shared machine the speed of the two cores drifts by tens of percent over seconds (the
+*plain max/min* column: the slowest of a process's identical plain runs over the fastest),
+and the steady-state column above is a difference of minimums over a few long runs. This
+study runs the plain loop, `fit` and `fit`'s compiled chunk loop alone back to back, in
+rotating order, for `T` steps each (about 1 s of the plain loop), and takes the median of
+the rounds' ratios over several processes, with a distribution-free 95% interval; each run's
+per-call cost (milliseconds) is subtracted first. The chunk alone has no host loop and no
+pacing, so *fit* above *chunk* is the host loop's cost and *chunk* above 1 is the compiled
+loop's. Measured by `python benchmarks/studies/fit_steady_pairs.py "--objectives={names}"
+--processes {res['processes']} --rounds {res['rounds_per_process']}` (wall time, XLA's
+defaults: two threads here; 1-minute load average {res['load_average'][0]:.1f} ->
+{res['load_average'][1]:.1f}); `python benchmarks/bench_fit_overhead.py --rescore` rebuilds
+this page from the stored results.
+
+{table}
+"""
 
 
 def _batch_rows_study() -> str:

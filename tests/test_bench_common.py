@@ -85,3 +85,21 @@ def test_a_value_near_its_limit_is_shown_with_the_digit_that_decides():
     assert scorecard._shown(1.05, 1.05) == "1.05"
     assert scorecard._shown(1.11, 1.15) == "1.11"
     assert scorecard._shown(0.146, None) == "0.146"
+
+
+def test_steady_pairs_interval_for_the_median_is_the_binomial_one():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "studies"))
+    from fit_steady_pairs import median_interval, row
+
+    # n = 30: P(Bin(30, 1/2) <= 9) = 0.021 <= 0.025 < P(<= 10), so [x_(10), x_(21)]
+    assert median_interval([float(v) for v in range(30, 0, -1)]) == (15.5, 10.0, 21.0)
+    # pooled over processes; each process's own median is kept
+    runs = [{"steps": 300, "plain_us_per_step": 4000.0, "plain_spread": 1.2, "fixed_ms": {},
+             "ratios": {"fit": [1.0] * 10 + [1.2] * 5, "chunk": [1.1] * 15}},
+            {"steps": 310, "plain_us_per_step": 3900.0, "plain_spread": 1.4, "fixed_ms": {},
+             "ratios": {"fit": [1.2] * 15, "chunk": [1.0] * 15}}]
+    r = row("ED", runs)
+    assert r["rounds"] == 30 and r["steps"] == [300, 310]
+    assert r["fit_over_plain"]["per_process"] == [1.0, 1.2]
+    assert r["fit_over_plain"]["median"] == 1.2  # 10 of 30 at 1.0, 20 at 1.2
+    assert r["chunk_over_plain"]["median"] == 1.05 and r["chunk_over_plain"]["ci95"] == [1.0, 1.1]
