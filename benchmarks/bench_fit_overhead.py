@@ -280,14 +280,14 @@ that is what the guard cost before, about 10-20% per step on NCE).
 Per run (the current state, 2026-11-30): `fit` compiles its chunk loop (a `while_loop` with
 per-step records and the epoch shuffle), one start-up program (every key the run draws
 outside the chunk and the batch for `objective.init`; NCE and FCE add their starting-`log Z`
-program) and `optimizer.init`; its argument checks read the data once. The rest of the
-fixed cost is tracing and Python set-up (argument checks, `objective.init`, the energy check,
-tracing the chunk, which traces one step once: its record shapes come from the trace the loop
-body reuses). {_fixed_cost(rows)} It is a fixed cost: at {t_run} steps it is a smaller share of
-the run than at fewer steps. Merging the start-up programs into one compiled no faster
-(measured 2026-11-30: the cost is in what they compute, not per program). The "compile"
-columns are cold run minus warm run, so they also hold whatever else differs between the
-two runs (`jax_log_compiles` shows XLA's own share of them).
+program) and `optimizer.init`. The rest of the fixed cost is tracing and Python set-up
+(argument checks, which read the data once, `objective.init`, the energy check, tracing the
+chunk, which traces one step once: its record shapes come from the trace the loop body
+reuses). {_fixed_cost(rows)}
+Besides compilation, the columns hold whatever else differs between a cold and a warm run
+(`jax_log_compiles` shows XLA's own share). It is a fixed cost: at {t_run} steps it is a
+smaller share of the run than at fewer steps. Merging the start-up programs into one
+compiled no faster (measured 2026-11-30: the cost is in what they compute, not per program).
 
 History: before 2026-11-29 `fit` compiled 8 programs against the plain loop's 6 and its
 chunk had 4,711 HLO lines against the plain scan's 2,995 (the final NaN check as one
@@ -298,15 +298,21 @@ skip count folded into the step number (chunk 3,426 lines).
 
 
 def _fixed_cost(rows: list[dict]) -> str:
-    """What ``fit``'s fixed cost adds to the plain loop's in the table (wall time)."""
-    extra = {r["objective"]: r["fit_compile_s_wall"] - r["plain_compile_s_wall"] for r in rows}
+    """What ``fit``'s fixed cost adds to the plain loop's in the table (wall time), from the
+    compile columns as the table prints them."""
+    def shown(v: float) -> float:
+        return float(f"{v:.3g}")
+
+    extra = {r["objective"]: shown(r["fit_compile_s_wall"]) - shown(r["plain_compile_s_wall"])
+             for r in rows}
     lo, hi = min(extra, key=extra.get), max(extra, key=extra.get)
     longest = max(rows, key=lambda r: r["plain_run_s_wall"])
-    return (f"In the wall-time table, `fit`'s compile column exceeds the plain loop's by "
-            f"{statistics.median(extra.values()):.2f} s (median over the objectives; "
-            f"{extra[lo]:.2f} s for {lo} to {extra[hi]:.2f} s for {hi}: each column is the "
-            f"difference of two runs, so it carries their noise, which grows with the run: "
-            f"{longest['objective']}'s plain run takes {longest['plain_run_s_wall']:.0f} s).")
+    return (f"In the wall-time table, `fit`'s compile column exceeds the plain loop's by\n"
+            f"{statistics.median(extra.values()):.2f} s (the median over the objectives; "
+            f"{extra[lo]:.2f} s for {lo}\nto {extra[hi]:.2f} s for {hi}). Each compile "
+            f"column is a cold run minus a warm run, so it\ncarries their noise, which grows "
+            f"with the run: {longest['objective']}'s plain run takes "
+            f"{longest['plain_run_s_wall']:.0f} s.")
 
 
 def _steady_pairs_study() -> str:

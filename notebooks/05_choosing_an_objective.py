@@ -173,16 +173,17 @@ fig.tight_layout();
 # truth by design; NCE and FCE also learn $\log Z$ (compare them with the grid value). On
 # this page's run, five objectives came within a few hundredths of a nat of the truth
 # (-0.995): exact SM (-1.016), sliced SM (-1.017), conditional NCE (-1.018), CD (-1.025) and
-# energy discrepancy (-1.029); with standard errors near 0.02 this test set does not tell
-# them apart. NCE followed (-1.040), then FCE (-1.101), denoising SM (-1.132, capped as
-# said) and persistent CD (-1.169). The times follow each step's work: denoising SM was the
-# fastest (0.6 s), NCE and conditional NCE next (1.6 s), FCE (1.9 s, it trains its flow
-# too), sliced and exact SM (2.1 s, 3.1 s), the two CDs with 10 MALA steps per update
-# (3.9-4.1 s) and energy discrepancy last (5.2 s: $M + 1 = 17$ energy evaluations per data
-# point). NCE's and FCE's learned $\log Z$ (3.47, 2.98) sit within 0.04 of their grid
-# values. In 2-D the $d$ backward passes of exact score matching are cheap; in high
-# dimension sliced or denoising score matching replace it (notebook 1 fits 64-D digits with
-# denoising SM).
+# energy discrepancy (-1.029). Each value's standard error is near 0.02, but all are scored
+# on the same test points, so their differences are likely known better than that; this page
+# does not compute them, so it does not rank these five. NCE followed (-1.040), then FCE
+# (-1.101), denoising SM (-1.132, capped as said) and persistent CD (-1.169). The times
+# follow each step's work: denoising SM was the fastest (0.6 s), NCE and conditional NCE
+# next (1.6 s), FCE (1.9 s, it trains its flow too), sliced and exact SM (2.1 s, 3.1 s), the
+# two CDs with 10 MALA steps per update (3.9-4.1 s) and energy discrepancy last (5.2 s: $M +
+# 1 = 17$ energy evaluations per data point). NCE's and FCE's learned $\log Z$ (3.47, 2.98)
+# sit within 0.04 of their grid values. In 2-D the $d$ backward passes of exact score
+# matching are cheap; in high dimension sliced or denoising score matching replace it
+# (notebook 1 fits 64-D digits with denoising SM).
 
 # %%
 print(f"{'objective':>36} {'seconds':>8} {'held-out log-lik':>18}  {'log Z (grid)':>12}")

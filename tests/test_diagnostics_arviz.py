@@ -257,17 +257,32 @@ def test_to_datatree_adds_the_data_a_factor_scores_as_observed_data():
     # ArviZ's observed_data holds only the factor's empty placeholder
     assert to_datatree(mcmc, model_args=(data,))["observed_data"]["energy"].size == 0
     dt = to_datatree(mcmc, model_args=(data,), observed_data={"x": data},
-                     dims={"x": ["obs", "feature"]})
+                     dims={"x": ["obs", "feature"]}, coords={"feature": ["f0", "f1"]})
     np.testing.assert_array_equal(dt["observed_data"]["x"].values, data)
     assert set(dt["observed_data"].data_vars) == {"x"}  # the placeholder is gone
     assert dt["observed_data"]["x"].dims == ("obs", "feature")
+    assert list(dt["observed_data"]["feature"].values) == ["f0", "f1"]  # coords apply
+    assert list(dt["observed_data"]["obs"].values) == list(range(20))  # index coords
+    assert dt["observed_data"].attrs["inference_library"] == "numpyro"
     assert dt["posterior"]["mu"].shape == (1, 50, 2)  # the rest is ArviZ's, unchanged
+    dt, _ = diagnose(mcmc, model_args=(data,), observed_data={"x": data})  # passed on
+    np.testing.assert_array_equal(dt["observed_data"]["x"].values, data)
     dt = to_datatree(mcmc, model_args=(data,), observed_data={"x": data})
     assert dt["observed_data"]["x"].dims == ("x_dim_0", "x_dim_1")
+    dt = to_datatree(mcmc, model_args=(data,), observed_data={"x": data}, dims={"x": ["obs"]})
+    assert dt["observed_data"]["x"].dims == ("obs", "x_dim_0")  # partial dims, as ArviZ
     with pytest.raises(TypeError, match=r"observed_data=\{'x': data\}"):
         to_datatree(mcmc, model_args=(data,), observed_data=[data])
-    with pytest.raises(ValueError, match=r"dims\['x'\] names 1 dimensions"):
-        to_datatree(mcmc, model_args=(data,), observed_data={"x": data}, dims={"x": ["obs"]})
+    with pytest.raises(TypeError, match=r"keys must be variable names \(str\); got \[0\]"):
+        to_datatree(mcmc, model_args=(data,), observed_data={0: data})
+    with pytest.raises(TypeError, match=r"dims\['x'\] must be a list .* string 'obs'"):
+        to_datatree(mcmc, model_args=(data,), observed_data={"x": data}, dims={"x": "obs"})
+    with pytest.raises(ValueError, match="more dims"):
+        to_datatree(mcmc, model_args=(data,), observed_data={"x": data},
+                    dims={"x": ["a", "b", "c"]})
+    with pytest.raises(ValueError, match="conflicting sizes for dimension 'feature'"):
+        to_datatree(mcmc, model_args=(data,), observed_data={"x": data},
+                    dims={"x": ["obs", "feature"]}, coords={"feature": ["a", "b", "c"]})
 
 
 def test_to_datatree_observed_data_never_overwrites_an_observed_site():

@@ -27,7 +27,7 @@ from jax.flatten_util import ravel_pytree
 # inference modules it left `numpyro.distributions.distribution` unset under pytest, which
 # broke `numpyro.factor` later. Importing numpyro.infer first avoids that.
 import numpyro.infer  # noqa: F401
-from arviz_base import from_numpyro
+from arviz_base import dict_to_dataset, from_numpyro
 # isort: on
 from numpyro.infer.util import potential_energy, unconstrain_fn
 
@@ -192,13 +192,21 @@ def _langevin_fields(mcmc: Any) -> dict:
     return fields
 
 
-def _observed_group(dt: xr.DataTree, observed: Mapping[str, Any],
+def _observed_group(dt: xr.DataTree, observed: Mapping[str, Any], coords: Any,
                     dims: Mapping[str, Any] | None) -> xr.Dataset:
-    """``dt``'s ``observed_data`` with the arrays of ``observed`` added (ArviZ's dim names
-    ``<name>_dim_<i>`` unless ``dims`` names them)."""
-    if not isinstance(observed, Mapping) or not all(isinstance(k, str) for k in observed):
-        raise TypeError("observed_data must map variable names (str) to arrays, e.g. "
+    """``dt``'s ``observed_data`` with the arrays of ``observed`` added, built by ArviZ's
+    ``dict_to_dataset`` (its ``coords``, ``dims`` and default ``<name>_dim_<i>`` names)."""
+    if not isinstance(observed, Mapping):
+        raise TypeError("observed_data must map variable names to arrays, e.g. "
                         f"observed_data={{'x': data}}; got {type(observed).__name__}")
+    bad = [k for k in observed if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"observed_data's keys must be variable names (str); got {bad!r}")
+    dims = {k: v for k, v in (dims or {}).items() if k in observed}
+    for name, names in dims.items():
+        if isinstance(names, str):
+            raise TypeError(f"dims[{name!r}] must be a list of dimension names, e.g. "
+                            f"['obs', 'feature']; got the string {names!r}")
     ds = dt["observed_data"].to_dataset() if "observed_data" in dt.children else xr.Dataset()
     # numpyro.factor is an observed site of a `Unit` distribution with an empty value: ArviZ
     # lists it as a size-0 variable, which stands for no data at all
@@ -209,14 +217,10 @@ def _observed_group(dt: xr.DataTree, observed: Mapping[str, Any],
     if clash:
         raise ValueError(f"observed_data names {clash} that ArviZ already read from the "
                          "model's observed sites; pass other names or leave them out")
-    for name, value in observed.items():
-        a = np.asarray(value)
-        names = tuple((dims or {}).get(name) or (f"{name}_dim_{i}" for i in range(a.ndim)))
-        if len(names) != a.ndim:
-            raise ValueError(f"dims[{name!r}] names {len(names)} dimensions; observed_data"
-                             f"[{name!r}] has shape {a.shape} ({a.ndim} dimensions)")
-        ds[name] = (names, a)
-    return ds
+    new = dict_to_dataset({k: np.asarray(v) for k, v in observed.items()}, coords=coords,
+                          dims={k: list(v) for k, v in dims.items()}, sample_dims=[],
+                          inference_library=numpyro)
+    return new if not ds.data_vars else xr.merge([ds, new], combine_attrs="override")
 
 
 def to_datatree(mcmc: Any, *, model_args: tuple = (), model_kwargs: dict | None = None,
@@ -234,9 +238,12 @@ def to_datatree(mcmc: Any, *, model_args: tuple = (), model_kwargs: dict | None 
     model scores through ``numpyro.factor`` (a learned energy of the data) has no observed
     site, so ``arviz.from_numpyro`` holds only the factor's empty placeholder there (a
     size-0 variable named after the factor, dropped when ``observed_data`` is given).
-    Dimension names come from ``dims`` (as for ArviZ), else ``<name>_dim_<i>``. A name
-    ArviZ already filled from an observed site raises ``ValueError``; a value that is not a
-    mapping of names raises ``TypeError``. Other keyword arguments go to ``arviz.from_numpyro``.
+    ArviZ builds the variables (``arviz_base.dict_to_dataset``): ``dims`` and ``coords``
+    apply as to the model's own sites, unnamed dimensions are ``<name>_dim_<i>``, each with
+    an index coordinate. A name ArviZ already filled from an observed site raises
+    ``ValueError``, as do ``dims`` or ``coords`` that do not fit the array; a value that is
+    not a mapping of ``str`` names, or a ``dims`` entry given as one string, raises
+    ``TypeError``. Other keyword arguments go to ``arviz.from_numpyro``.
     """
     _require_mcmc(mcmc, "to_datatree")
     langevin = _is_langevin_run(mcmc)
@@ -244,7 +251,8 @@ def to_datatree(mcmc: Any, *, model_args: tuple = (), model_kwargs: dict | None 
     dt = from_numpyro(mcmc, **from_numpyro_kwargs)
     if observed_data is not None:
         dt["observed_data"] = xr.DataTree(_observed_group(
-            dt, observed_data, from_numpyro_kwargs.get("dims")))
+            dt, observed_data, from_numpyro_kwargs.get("coords"),
+            from_numpyro_kwargs.get("dims")))
     position = unconstrained_draws(mcmc, model_args, model_kwargs)
     ss = dt["sample_stats"].to_dataset()
     if langevin:
@@ -305,8 +313,8 @@ def _probe_step(mcmc: Any, probe_step_size: float | None) -> float:
 
 def diagnose(mcmc: Any, *, model_args: tuple = (), model_kwargs: dict | None = None,
              probe_step_size: float | None = None, probe_seed: int | None = None,
-             group: str = "detailed_balance", **kwargs: Any
-             ) -> tuple[xr.DataTree, DetailedBalanceReport]:
+             group: str = "detailed_balance", observed_data: Mapping[str, Any] | None = None,
+             **kwargs: Any) -> tuple[xr.DataTree, DetailedBalanceReport]:
     """:func:`to_datatree` + :func:`detailed_balance` on the kernel's own potential.
 
     A MALA/ULA run (with ``extra_fields=DIAGNOSTIC_FIELDS``) is checked on its logged
@@ -317,12 +325,14 @@ def diagnose(mcmc: Any, *, model_args: tuple = (), model_kwargs: dict | None = N
     ``h``); ``probe_seed`` (default 0) seeds the probes. The probe arguments are refused for
     MALA/ULA runs (they are checked on their own proposals).
 
-    Pass ``model_args`` / ``model_kwargs`` as given to ``mcmc.run``. Returns the DataTree
+    Pass ``model_args`` / ``model_kwargs`` as given to ``mcmc.run``; ``observed_data`` goes
+    to :func:`to_datatree` (the data a ``numpyro.factor`` scores). Returns the DataTree
     (with the report stored as group ``group``) and the report; ``kwargs`` go to
     :func:`detailed_balance`.
     """
     _require_mcmc(mcmc, "diagnose")
-    dt = to_datatree(mcmc, model_args=model_args, model_kwargs=model_kwargs)
+    dt = to_datatree(mcmc, model_args=model_args, model_kwargs=model_kwargs,
+                     observed_data=observed_data)
     potential = flat_potential(mcmc, model_args, model_kwargs)
     if _is_langevin_run(mcmc):
         given = [k for k, v in (("probe_step_size", probe_step_size),
