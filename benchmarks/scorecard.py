@@ -228,8 +228,26 @@ def _one_core_row() -> list[str]:
             f"{dates[0]} to {dates[-1]}" if dates[0] != dates[-1] else dates[0]]
 
 
+def _pairs_row() -> list[str]:
+    """The worst objective of the back-to-back pairs study, with its 95% interval."""
+    path = RESULTS / "fit_steady_pairs.json"
+    rows = json.loads(path.read_text()).get("rows", []) if path.exists() else []
+    what = "`fit` per step / plain loop, back-to-back pairs (study; worst objective)"
+    if not rows:
+        return [what, "—", "—", "not measured", "", "[fit_overhead](fit_overhead.md)", "—"]
+    worst = max(rows, key=lambda r: r["fit_over_plain"]["median"])
+    fit, chunk = worst["fit_over_plain"], worst["chunk_over_plain"]
+    dates = sorted(r.get("measured", "—") for r in rows)
+    return [what, "—", f"{fit['median']:.3f}", "see page",
+            f"{worst['objective']}: 95% CI [{fit['ci95'][0]:.3f}, {fit['ci95'][1]:.3f}], "
+            f"{worst['rounds']} rounds; its chunk loop alone {chunk['median']:.3f}; "
+            f"{len(rows)} objectives (`benchmarks/studies/fit_steady_pairs.py`)",
+            "[fit_overhead](fit_overhead.md)",
+            f"{dates[0]} to {dates[-1]}" if dates[0] != dates[-1] else dates[0]]
+
+
 def main() -> str:
-    extra = [_one_core_row(),
+    extra = [_one_core_row(), _pairs_row(),
              ["no silent recompilation: a second equal `fit` compiles nothing", "0 compiles",
               "0", "met", "a test, not a benchmark: tests/test_fit_compiles.py (`make test`)",
               "[fit_overhead](fit_overhead.md)", "every test run"],

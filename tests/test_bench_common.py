@@ -103,3 +103,17 @@ def test_steady_pairs_interval_for_the_median_is_the_binomial_one():
     assert r["fit_over_plain"]["per_process"] == [1.0, 1.2]
     assert r["fit_over_plain"]["median"] == 1.2  # 10 of 30 at 1.0, 20 at 1.2
     assert r["chunk_over_plain"]["median"] == 1.05 and r["chunk_over_plain"]["ci95"] == [1.0, 1.1]
+
+
+def test_pairs_row_reports_the_worst_objective_with_its_interval(dirs):
+    results, _ = dirs
+    assert scorecard._pairs_row()[3] == "not measured"
+    rows = [{"objective": o, "rounds": 90, "measured": "2026-11-30 18:54 UTC",
+             "fit_over_plain": {"median": m, "ci95": [m - 0.01, m + 0.01]},
+             "chunk_over_plain": {"median": 1.02, "ci95": [1.01, 1.03]}}
+            for o, m in (("A", 1.029), ("B", 1.041))]
+    results.mkdir(parents=True)
+    (results / "fit_steady_pairs.json").write_text(json.dumps({"rows": rows}))
+    row = scorecard._pairs_row()
+    assert row[2] == "1.041" and row[4].startswith("B: 95% CI [1.031, 1.051], 90 rounds")
+    assert row[6] == "2026-11-30 18:54 UTC"
