@@ -397,13 +397,15 @@ def _scheduler_study() -> str:
         c = r.get("fit_steps_per_chunk")
         return "paced" if c is None else f"fixed {c}"
 
+    def line(r):
+        c = study_clock(r)
+        return [r["objective"], r["setting"], chunks(r), r["measured"], c,
+                f"{r[f'plain_us_per_step_{c}']:.0f}", f"{r[f'fit_us_per_step_{c}']:.0f}",
+                f"{r[f'steady_ratio_{c}']:.3f}", f"{r[f'run_ratio_{c}']:.3f}",
+                f"{r['load_average'][0]:.1f} -> {r['load_average'][1]:.1f}"]
+
     ordered = sorted(res["rows"], key=lambda r: (r["objective"], r["setting"], r["measured"]))
-    rows = [[r["objective"], r["setting"], chunks(r), r["measured"], study_clock(r),
-             f"{r[f'plain_us_per_step_{study_clock(r)}']:.0f}",
-             f"{r[f'fit_us_per_step_{study_clock(r)}']:.0f}",
-             f"{r[f'steady_ratio_{study_clock(r)}']:.3f}",
-             f"{r[f'run_ratio_{study_clock(r)}']:.3f}",
-             f"{r['load_average'][0]:.1f} -> {r['load_average'][1]:.1f}"] for r in ordered]
+    rows = [line(r) for r in ordered]
     table = markdown_table(["objective", "setting", "fit chunks", "measured", "clock",
                             "plain µs/step", "fit µs/step", "fit/plain (steady)",
                             "fit/plain (run)", "load"], rows)

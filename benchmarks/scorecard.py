@@ -191,6 +191,11 @@ def _shown(value: float, limit: float | None) -> str:
         else text
 
 
+def _date_range(dates: list[str]) -> str:
+    """``"first to last"`` of sorted dates, or the one date when they are all the same."""
+    return dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+
+
 def _gpu_row() -> list[str]:
     """The accelerator rows: every ``<name>_gpu`` (or ``_tpu``) result on record."""
     found = sorted(p for p in RESULTS.glob("*.json")
@@ -204,7 +209,7 @@ def _gpu_row() -> list[str]:
     return ["GPU rows (one per benchmark)", "—",
             f"{len(found)} page" + ("s" if len(found) > 1 else ""), "see page",
             "absolute times, meaningful on the accelerator only", pages,
-            f"{dates[0]} to {dates[-1]}" if dates[0] != dates[-1] else dates[0]]
+            _date_range(dates)]
 
 
 def _one_core_row() -> list[str]:
@@ -225,7 +230,7 @@ def _one_core_row() -> list[str]:
             f"{worst['objective']} ({clock}); {len(rows)} objectives; the work without XLA's "
             "two-thread scheduling (`benchmarks/studies/fit_scheduler.py --settings='one core'`)",
             "[fit_overhead](fit_overhead.md)",
-            f"{dates[0]} to {dates[-1]}" if dates[0] != dates[-1] else dates[0]]
+            _date_range(dates)]
 
 
 def _pairs_row() -> list[str]:
@@ -243,7 +248,7 @@ def _pairs_row() -> list[str]:
             f"{worst['rounds']} rounds; its chunk loop alone {chunk['median']:.3f}; "
             f"{len(rows)} objectives (`benchmarks/studies/fit_steady_pairs.py`)",
             "[fit_overhead](fit_overhead.md)",
-            f"{dates[0]} to {dates[-1]}" if dates[0] != dates[-1] else dates[0]]
+            _date_range(dates)]
 
 
 def main() -> str:

@@ -162,15 +162,14 @@ def main(names: list[str], processes: int, rounds: int) -> dict:
                   f"{statistics.median(runs[-1]['ratios']['fit']):.3f}, chunk/plain "
                   f"{statistics.median(runs[-1]['ratios']['chunk']):.3f}", flush=True)
         rows.append(row(name, runs))
-    res = {"date": date, "rounds_per_process": rounds, "processes": processes,
-           "load_average": [load0, os.getloadavg()[0]], "rows": rows}
+    measured = [dict(r, measured=date) for r in rows]
+    kept = []
     if RESULT.exists():  # keep the stored rows of objectives not measured now
         old = json.loads(RESULT.read_text())
         kept = [dict(r, measured=r.get("measured", old["date"])) for r in old["rows"]
                 if r["objective"] not in names]
-        res["rows"] = kept + [dict(r, measured=date) for r in rows]
-    else:
-        res["rows"] = [dict(r, measured=date) for r in rows]
+    res = {"date": date, "rounds_per_process": rounds, "processes": processes,
+           "load_average": [load0, os.getloadavg()[0]], "rows": kept + measured}
     RESULT.write_text(json.dumps(res, indent=2))
     return res
 
