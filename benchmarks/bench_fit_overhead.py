@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, block, markdown_table, study_clock, write_results  # noqa: E402
 
 import numpyro_ebm as ebm  # noqa: E402
+from numpyro_ebm.training import pacing  # noqa: E402
 
 N, BATCH, HIDDEN, LR = 4000, 256, (128, 128), 1e-3
 
@@ -208,8 +209,8 @@ def page(t1: int, t2: int, t_run: int, repeats: int, rows: list[dict],
     return f"""Setup: two moons (N={N}), MLP 2 -> 128 -> 128 -> 1 (SiLU, float32), Adam
 {LR:g}, batch {BATCH}. The plain loop is one jitted `lax.scan` + optax loop of the same
 objective (batches drawn with replacement, fresh noise each step, no checks). `fit` runs with
-its defaults (NaN guard with rollback, per-step history, shuffled epochs, paced chunks of
-about 0.25 s).
+its defaults (NaN guard with rollback, per-step history, shuffled epochs, paced chunks:
+{_pacing(rows)}).
 Steady state: per-step time from runs of {t1} and {t2} steps (difference of the minimums
 of {steady} interleaved repeats, compiled; `objective.init` done once). Run:
 {t_run} steps from cold caches (`jax.clear_caches()` before each), `objective.init` and
@@ -228,9 +229,10 @@ argsort of N = 4000 random words per epoch of 15 steps; an unstable sort since 2
 12:00, about half the stable one's time on CPU; since 2026-11-30 14:15 the data set, if at
 most 64 MiB, is reordered once per epoch and each step slices its batch, where it gathered
 its rows before: see *batch rows* below), the recorded metrics and the `is_healthy`
-check; and per chunk, the host's dispatch of the loop and fetch of its records, which paced
-chunks (the default since 2026-11-30; before, 50-step chunks) spread over about 0.25 s of
-steps.
+check; and per chunk (about 2 ms), the host's dispatch of the loop and fetch of its
+records, which paced chunks (the default since 2026-11-30; before, 50-step chunks) spread
+over about {pacing.SECONDS:g} s of steps (0.25 s until 2026-11-30 20:30 UTC, when each chunk
+was about 0.8% of energy discrepancy's steady-state time).
 
 **Clocks (2026-11-30 15:25 UTC).** Until then this benchmark filed each run's wall-time
 readings under CPU time and the reverse (`_time` reads `(wall, cpu)`; the rows took them as
@@ -432,11 +434,22 @@ wall time.
 
 {table}
 
-One core, steady fit/plain: {one_core}. Paced chunks (0.25 s of steps each) took part of
+One core, steady fit/plain: {one_core}. Paced chunks (then 0.25 s of steps each) took part of
 the excess of 50-step chunks away (the per-chunk host cost); hand-run ablations on CD-5
 put the shuffle, the recorded metrics and the `is_healthy` check at 0.5-1% each. The
 scheduler flag is XLA's, global to the process; `fit` does not set it.
 """
+
+
+def _pacing(rows: list[dict]) -> str:
+    """The chunk pacing each row was measured with (``pacing.SECONDS`` then), in words."""
+    by: dict[float, list[str]] = {}
+    for r in rows:
+        by.setdefault(r["pacing_s"], []).append(r["objective"])
+    if len(by) == 1:
+        return f"about {next(iter(by)):g} s of steps each"
+    return "; ".join(f"about {s:g} s of steps each in the rows of {', '.join(names)}"
+                     for s, names in sorted(by.items(), reverse=True))
 
 
 def _load(load: tuple[float, float] | None) -> str:
@@ -503,6 +516,7 @@ def main(quick: bool = False, only: list[str] | None = None) -> None:
         start = os.getloadavg()[0]
         row = measure(name, obj, data, e, p, t1, t2, t_run, repeats)
         row["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        row["pacing_s"] = pacing.SECONDS
         row["run"] = run
         row["load_average"] = (start, os.getloadavg()[0])
         rows.append(row)

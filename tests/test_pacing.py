@@ -25,7 +25,8 @@ def _fit(**kw):
                   batch_size=16, progress_bar=False, **kw)
 
 
-def test_next_size_aims_at_the_target_time_with_bounded_growth():
+def test_next_size_aims_at_the_target_time_with_bounded_growth(monkeypatch):
+    monkeypatch.setattr(pacing, "SECONDS", 0.25)
     # 100 steps in 0.05 s: 0.25 s is 500 steps, but at most 4x the last chunk's 100
     assert pacing.next_size(None, 100, 100, 0.05) == 400
     assert pacing.next_size(None, 400, 400, 0.2) == 500

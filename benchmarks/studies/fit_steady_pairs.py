@@ -139,7 +139,7 @@ def row(name: str, runs: list[dict]) -> dict:
            "processes": len(runs), "steps": [r["steps"] for r in runs],
            "plain_us_per_step": [r["plain_us_per_step"] for r in runs],
            "plain_spread": [r["plain_spread"] for r in runs],
-           "fixed_ms": [r["fixed_ms"] for r in runs]}
+           "fixed_ms": [r["fixed_ms"] for r in runs], "pacing_s": pacing.SECONDS}
     for k in ("fit", "chunk"):
         med, lo, hi = median_interval([x for r in runs for x in r["ratios"][k]])
         out[f"{k}_over_plain"] = {"median": med, "ci95": [lo, hi],

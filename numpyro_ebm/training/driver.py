@@ -402,7 +402,7 @@ def fit(
         never stop early).
     steps_per_chunk
         Steps per compiled loop (one host round-trip and progress update each). Default
-        ``None``: paced, about 0.25 s of steps per chunk (timed on the run's own chunks,
+        ``None``: paced, about 1 s of steps per chunk (timed on the run's own chunks,
         10 steps first, at most 1000; fixed 50 in a multi-process run); the result does
         not depend on the pacing (``numpyro_ebm/training/pacing.py``).
     progress_bar

@@ -4,10 +4,11 @@ A chunk costs the host a fixed amount (dispatching the compiled loop with every 
 train state, fetching its records, the progress bar): about 2 ms on a 2-core CPU for the
 two-moons MLP, which is 5% of a 50-step chunk of a 0.85 ms step. Paced chunks (the default,
 ``steps_per_chunk=None``) run about :data:`SECONDS` of steps each, timed on the run's own
-chunks (wall time from dispatch to result), so that this cost stays near 1% for any step
-time while the progress bar still moves a few times a second. Results do not depend on the
-pacing: the compiled loop is the same (its record buffer holds :data:`MAX_STEPS` steps) and
-each step's randomness is a function of its index alone.
+chunks (wall time from dispatch to result), so that this cost stays near 0.2% for steps of
+1 ms or more (a chunk holds at most :data:`MAX_STEPS` steps), while the progress bar still
+moves about once a second and an interrupt is answered within about a second. Results do
+not depend on the pacing: the compiled loop is the same (its record buffer holds
+:data:`MAX_STEPS` steps) and each step's randomness is a function of its index alone.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import jax
 __all__ = ["SECONDS", "MAX_STEPS", "FIRST_STEPS", "FIXED_WHEN_MULTIPROCESS", "compiled_length",
            "first_size", "next_size"]
 
-SECONDS = 0.25  # wall time a paced chunk aims at
+# wall time a paced chunk aims at (0.25 s at first: the 2 ms a chunk costs was then 0.8% of
+# energy discrepancy's 5 ms steps; docs/benchmarks/fit_overhead.md)
+SECONDS = 1.0
 MAX_STEPS = 1000  # the longest paced chunk (the compiled loop's record buffer)
 FIRST_STEPS = 10  # the first paced chunk (before any step has been timed)
 GROWTH = 4  # a paced chunk is at most this many times longer than the one before
