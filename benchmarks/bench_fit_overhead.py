@@ -397,7 +397,7 @@ def _scheduler_study() -> str:
     res = json.loads(path.read_text())
     def chunks(r):
         c = r.get("fit_steps_per_chunk")
-        return "paced" if c is None else f"fixed {c}"
+        return f"paced {r['fit_pacing_s']:g} s" if c is None else f"fixed {c}"
 
     def line(r):
         c = study_clock(r)

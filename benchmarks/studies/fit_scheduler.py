@@ -76,8 +76,10 @@ def main(names: list[str], quick: bool, settings: tuple[str, ...] = SETTINGS) ->
     import inspect
 
     import numpyro_ebm
+    from numpyro_ebm.training import pacing
 
     chunks = inspect.signature(numpyro_ebm.fit).parameters["steps_per_chunk"].default
+    paced = {} if chunks is not None else {"fit_pacing_s": pacing.SECONDS}
     rows = []
     for i, name in enumerate(names):
         # the settings' order alternates between objectives (drift of the machine's load
@@ -91,12 +93,13 @@ def main(names: list[str], quick: bool, settings: tuple[str, ...] = SETTINGS) ->
                               "plain_run_s", "fit_run_s", "run_ratio")}
             rows.append({"objective": name, "setting": setting, **keep,
                          "load_average": (load, os.getloadavg()[0]),
-                         "fit_steps_per_chunk": chunks,
+                         "fit_steps_per_chunk": chunks, **paced,
                          "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
             print(name, setting, {k: round(v, 3) for k, v in keep.items()}, flush=True)
     if RESULT.exists():  # keep the stored rows not measured now
         def same(r):  # one row per objective, setting and fit's chunking
-            return r["objective"], r["setting"], r.get("fit_steps_per_chunk")
+            return (r["objective"], r["setting"], r.get("fit_steps_per_chunk"),
+                    r.get("fit_pacing_s"))
 
         new = {same(r) for r in rows}
         old = json.loads(RESULT.read_text())
