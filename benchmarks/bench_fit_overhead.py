@@ -173,12 +173,17 @@ def measure(name, objective, data, energy_fn, params, t1, t2, t_run, repeats) ->
     # gives the compile time): on a shared machine, more minimums are what steady a
     # difference of two minimums
     best = {(k, s): (float("inf"),) * 2 for k in runs for s in (t1, t2, t_run)}
+    walls = {k: [] for k in runs}  # every wall reading of the longest steady length
     for r in range(steady_repeats(repeats)):  # warm, interleaved
         for s in (t1, t2) + ((t_run,) if r < repeats else ()):
             for k, f in runs.items():
                 t = _time(lambda f=f, s=s: f(s))
                 best[k, s] = tuple(min(a, b) for a, b in zip(best[k, s], t, strict=True))
-    row = {"objective": name, **row_from_times(cold, best, t1, t2, t_run)}
+                if s == t2:
+                    walls[k].append(t[0])
+    row = {"objective": name, **row_from_times(cold, best, t1, t2, t_run),
+           # how far identical runs drifted apart: the noise the minimums had to beat
+           **{f"{k}_spread_wall": max(v) / min(v) for k, v in walls.items()}}
     print("  " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else str(v)
                            for k, v in row.items()), flush=True)
     return row
@@ -195,15 +200,20 @@ def page(t1: int, t2: int, t_run: int, repeats: int, rows: list[dict],
         return markdown_table(
             ["objective", "plain µs/step", "fit µs/step", "fit/plain (steady)",
              f"plain run {t_run} (s)", f"fit run {t_run} (s)", "fit/plain (run)",
-             "plain compile (s)", "fit compile (s)"],
+             "plain compile (s)", "fit compile (s)", f"spread of {t2} (plain, fit)"],
             [[r["objective"]] + [r[f"{k}_{clock}"] for k in (
                 "plain_us_per_step", "fit_us_per_step", "steady_ratio", "plain_run_s",
-                "fit_run_s", "run_ratio", "plain_compile_s", "fit_compile_s")] for r in rows])
+                "fit_run_s", "run_ratio", "plain_compile_s", "fit_compile_s")]
+             + [_spread(r)] for r in rows])
 
     def verdict(key, limit):
         worst = max(rows, key=lambda r: r[f"{key}_wall"])
         v = worst[f"{key}_wall"]
-        return (f"worst {v:.3f} ({worst['objective']}): "
+        noise = ("" if "plain_spread_wall" not in worst or key != "steady_ratio" else
+                 f"; its identical {t2}-step runs drifted up to "
+                 f"{100 * (max(worst['plain_spread_wall'], worst['fit_spread_wall']) - 1):.0f}%"
+                 " apart")
+        return (f"worst {v:.3f} ({worst['objective']}{noise}): "
                 f"{'met' if v <= limit else 'missed'}")
 
     return f"""Setup: two moons (N={N}), MLP 2 -> 128 -> 128 -> 1 (SiLU, float32), Adam
@@ -216,7 +226,9 @@ of {steady} interleaved repeats, compiled; `objective.init` done once). Run:
 {t_run} steps from cold caches (`jax.clear_caches()` before each), `objective.init` and
 compilation included, minimum of {repeats} interleaved cold runs; compile time = cold run
 minus warm run (minimum of {warm}); it reads negative when the warm run's noise exceeds the
-compile time.
+compile time. *Spread*: the slowest of a program's {steady} identical {t2}-step runs over the
+fastest (wall time), the machine's drift that the minimums had to beat: the further above 1,
+the less a steady ratio near its target can be trusted.
 Targets: steady <= 1.05, run <= 1.15.{_load(load)}{_row_dates(rows)}
 
 **Verdict (wall time).** Steady state {verdict("steady_ratio", 1.05)}; whole run
@@ -439,6 +451,14 @@ the excess of 50-step chunks away (the per-chunk host cost); hand-run ablations 
 put the shuffle, the recorded metrics and the `is_healthy` check at 0.5-1% each. The
 scheduler flag is XLA's, global to the process; `fit` does not set it.
 """
+
+
+def _spread(r: dict) -> str:
+    """A row's noise: slowest over fastest of its identical steady-state runs (wall time),
+    for the plain loop and ``fit``; rows measured before 2026-11-30 21:30 UTC lack it."""
+    if "plain_spread_wall" not in r:
+        return "not recorded"
+    return f"{r['plain_spread_wall']:.3f}, {r['fit_spread_wall']:.3f}"
 
 
 def _pacing(rows: list[dict]) -> str:

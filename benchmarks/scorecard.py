@@ -213,10 +213,15 @@ def _gpu_row() -> list[str]:
 
 
 def _one_core_row() -> list[str]:
-    """The worst steady ratio of the one-core study (paced chunks), beside the target's."""
+    """The worst steady ratio of the one-core study (paced chunks; each objective's newest
+    row, so a re-measure at a new pacing replaces the old one here), beside the target's."""
     path = RESULTS / "fit_scheduler.json"
-    rows = [r for r in (json.loads(path.read_text()).get("rows", []) if path.exists() else [])
-            if r.get("setting") == "one core" and r.get("fit_steps_per_chunk") is None]
+    newest: dict[str, dict] = {}
+    for r in sorted(json.loads(path.read_text()).get("rows", []) if path.exists() else [],
+                    key=lambda r: r["measured"]):
+        if r.get("setting") == "one core" and r.get("fit_steps_per_chunk") is None:
+            newest[r["objective"]] = r
+    rows = list(newest.values())
     what = "`fit` per step / plain loop, one pinned core (study; worst objective)"
     if not rows:
         return [what, "—", "—", "not measured", "", "[fit_overhead](fit_overhead.md)", "—"]

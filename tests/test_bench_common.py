@@ -41,6 +41,7 @@ def test_cpu_and_gpu_runs_write_separate_files(dirs, monkeypatch):
 
 
 def test_one_core_row_reports_the_worst_paced_study_row(dirs):
+    """The worst of each objective's newest paced one-core row, with its clock."""
     results, _ = dirs
     assert scorecard._one_core_row()[3] == "not measured"
     # B is an old row with CPU time only; A has both clocks and is judged by its wall time
@@ -52,7 +53,11 @@ def test_one_core_row_reports_the_worst_paced_study_row(dirs):
             {"objective": "C", "setting": "one core", "fit_steps_per_chunk": 50,  # not paced
              "steady_ratio_wall": 1.30, "measured": "2026-11-30 09:00 UTC"},
             {"objective": "D", "setting": "default", "fit_steps_per_chunk": None,
-             "steady_ratio_wall": 1.20, "measured": "2026-11-30 11:00 UTC"}]
+             "steady_ratio_wall": 1.20, "measured": "2026-11-30 11:00 UTC"},
+            # A re-measured earlier at another pacing: only each objective's newest row counts
+            {"objective": "A", "setting": "one core", "fit_steps_per_chunk": None,
+             "fit_pacing_s": 0.25, "steady_ratio_wall": 1.09,
+             "measured": "2026-11-30 08:00 UTC"}]
     results.mkdir(parents=True)
     (results / "fit_scheduler.json").write_text(json.dumps({"rows": rows}))
     row = scorecard._one_core_row()
@@ -117,3 +122,19 @@ def test_pairs_row_reports_the_worst_objective_with_its_interval(dirs):
     row = scorecard._pairs_row()
     assert row[2] == "1.041" and row[4].startswith("B: 95% CI [1.031, 1.051], 90 rounds")
     assert row[6] == "2026-11-30 18:54 UTC"
+
+
+def test_fit_overhead_page_shows_each_rows_spread_and_the_worst_rows_drift():
+    import bench_fit_overhead as b
+
+    keys = ("plain_us_per_step", "fit_us_per_step", "steady_ratio", "plain_run_s",
+            "fit_run_s", "run_ratio", "plain_compile_s", "fit_compile_s")
+    base = {f"{k}_{c}": 1.0 for k in keys for c in b.CLOCKS}
+    rows = [dict(base, objective="old", steady_ratio_wall=1.02, pacing_s=0.25),
+            dict(base, objective="new", steady_ratio_wall=1.06, pacing_s=1.0,
+                 plain_spread_wall=1.04, fit_spread_wall=1.125)]
+    text = b.page(500, 2500, 6000, 3, rows)
+    assert "| old | " in text and "not recorded |" in text
+    assert "1.040, 1.125 |" in text  # the new row's spreads
+    assert "worst 1.060 (new; its identical 2500-step runs drifted up to 12% apart)" in text
+    assert "about 1 s of steps each in the rows of new; about 0.25 s" in text
