@@ -415,14 +415,14 @@ def _scheduler_study() -> str:
         c = study_clock(r)
         return [r["objective"], r["setting"], chunks(r), r["measured"], c,
                 f"{r[f'plain_us_per_step_{c}']:.0f}", f"{r[f'fit_us_per_step_{c}']:.0f}",
-                f"{r[f'steady_ratio_{c}']:.3f}", f"{r[f'run_ratio_{c}']:.3f}",
+                f"{r[f'steady_ratio_{c}']:.3f}", f"{r[f'run_ratio_{c}']:.3f}", _spread(r),
                 f"{r['load_average'][0]:.1f} -> {r['load_average'][1]:.1f}"]
 
     ordered = sorted(res["rows"], key=lambda r: (r["objective"], r["setting"], r["measured"]))
     rows = [line(r) for r in ordered]
     table = markdown_table(["objective", "setting", "fit chunks", "measured", "clock",
                             "plain µs/step", "fit µs/step", "fit/plain (steady)",
-                            "fit/plain (run)", "load"], rows)
+                            "fit/plain (run)", "spread (plain, fit)", "load"], rows)
     one = [r for r in ordered if r["setting"] == "one core"]
     one_core = "; ".join(f"{r['objective']} {r[f'steady_ratio_{study_clock(r)}']:.3f} "
                          f"({chunks(r)} chunks, {study_clock(r)})" for r in one) or "not measured"
@@ -431,7 +431,8 @@ def _scheduler_study() -> str:
 Measured by `python benchmarks/studies/fit_scheduler.py`{' --quick' if res['quick'] else ''}
 (`--settings=` re-measures some settings and keeps the other rows): one fresh process per
 objective and setting, this benchmark's own measurement in each; *fit chunks* is `fit`'s
-default then (fixed 50-step chunks before 2026-11-30, paced since). *default* is XLA's
+default then (fixed 50-step chunks before 2026-11-30, paced since: about 0.25 s of steps
+per chunk until 20:30 UTC, 1 s after); *spread* as in the table above. *default* is XLA's
 defaults; *scheduler off* sets `XLA_FLAGS={res['scheduler_flag']}` (process-wide: the plain
 loop gets it too); *one core* pins the process to one CPU, so that neither program runs two
 operations at once and the ratio is that of the work alone, host work included. *clock*:

@@ -91,6 +91,8 @@ def main(names: list[str], quick: bool, settings: tuple[str, ...] = SETTINGS) ->
             keep = {f"{k}_{clock}": r[f"{k}_{clock}"] for clock in ("wall", "cpu")
                     for k in ("plain_us_per_step", "fit_us_per_step", "steady_ratio",
                               "plain_run_s", "fit_run_s", "run_ratio")}
+            # the drift of identical runs (bench_fit_overhead rows since 2026-11-30 21:30)
+            keep.update({k: r[k] for k in ("plain_spread_wall", "fit_spread_wall")})
             rows.append({"objective": name, "setting": setting, **keep,
                          "load_average": (load, os.getloadavg()[0]),
                          "fit_steps_per_chunk": chunks, **paced,
