@@ -343,10 +343,12 @@ def _steady_pairs_study() -> str:
     rows = [[r["objective"], f"{r['rounds']} ({r['processes']})",
              "/".join(str(t) for t in r["steps"]), est(r, "fit"), est(r, "chunk"),
              ", ".join(f"{x:.3f}" for x in r["fit_over_plain"]["per_process"]),
-             f"{max(r['plain_spread']):.2f}", r["measured"]] for r in res["rows"]]
+             f"{max(r['plain_spread']):.2f}", f"{r['pacing_s']:g} s", r["measured"]]
+            for r in res["rows"]]
     table = markdown_table(["objective", "rounds (processes)", "T per process",
                             "fit/plain, median [95% CI]", "chunk/plain, median [95% CI]",
-                            "fit/plain per process", "plain max/min", "measured"], rows)
+                            "fit/plain per process", "plain max/min", "fit pacing",
+                            "measured"], rows)
     names = ",".join(r["objective"] for r in res["rows"])
     return f"""### Steady state from back-to-back pairs
 
