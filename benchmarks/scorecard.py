@@ -48,7 +48,46 @@ def _fit_rows(res: dict) -> list[tuple]:
         vals = [(r[key], r["objective"]) for r in rows if key in r]
         v, who = max(vals) if vals else (None, "")
         out.append((what + " (worst objective)", limit, v, f"{who}", "fit_overhead"))
+    pairs = _pairs_covering([r["objective"] for r in rows])
+    if pairs and out[0][2] is not None:
+        out[0] = _steady_from_pairs(pairs, out[0])
     return out
+
+
+def _pairs_covering(objectives: list[str]) -> list[dict]:
+    """The back-to-back pairs study's rows if they cover every objective of the fit_overhead
+    table (each objective's newest row), else ``[]``."""
+    path = RESULTS / "fit_steady_pairs.json"
+    rows = json.loads(path.read_text()).get("rows", []) if path.exists() else []
+    newest = {r["objective"]: r for r in sorted(rows, key=lambda r: r.get("measured", ""))}
+    return [newest[k] for k in objectives] if objectives and set(objectives) <= set(newest) \
+        else []
+
+
+def _steady_from_pairs(pairs: list[dict], table_row: tuple) -> tuple:
+    """The steady-state target judged on the pairs study (the median of paired ratios, with
+    a 95% interval over processes and rounds), the fit_overhead table's reading in the note.
+
+    The table's steady ratio is a difference of the minimums of a few long runs: when the
+    machine drifts by 25-35% between identical runs (its *spread* column), one slow stretch
+    moves it by several percent either way (energy discrepancy read 1.054, 1.22 and 1.03 in
+    three runs, 2026-11-30 to 2026-12-01). The pairs study sees each ratio within one round
+    of about 3 s and gives the interval the table cannot.
+    """
+    what, limit, v, who, page = table_row
+    worst = max(pairs, key=lambda r: r["fit_over_plain"]["median"])
+    fit = worst["fit_over_plain"]
+    above = [r["objective"] for r in pairs if r["fit_over_plain"]["ci95"][1] > limit]
+    note = (f"{worst['objective']}: 95% CI [{fit['ci95'][0]:.3f}, {fit['ci95'][1]:.3f}], "
+            f"median of {worst['rounds']} back-to-back rounds "
+            f"(`benchmarks/studies/fit_steady_pairs.py`, all {len(pairs)} objectives); "
+            + (f"interval reaches past {limit:g}: {', '.join(above)}; " if above else
+               f"every interval below {limit:g}; ")
+            + f"difference of minimums (table): worst {_shown(v, limit)} ({who}), "
+            "an estimator this machine's drift moves by several percent")
+    dates = sorted(r.get("measured", "—") for r in pairs)
+    return (what.replace("plain jitted loop", "plain jitted loop, back-to-back pairs"), limit,
+            fit["median"], note, page, _date_range(dates))
 
 
 def _sampling_rows(res: dict) -> list[tuple]:
@@ -167,11 +206,12 @@ SOURCES: dict[str, Callable[[dict], list[tuple]]] = {
 
 
 def rows() -> list[list[str]]:
-    """``[target, limit, measured, verdict, note, page, date]`` per target."""
+    """``[target, limit, measured, verdict, note, page, date]`` per target (a source's row
+    may carry its own date as a sixth entry; else the result file's date)."""
     table = []
     for name, make in SOURCES.items():
         res = _load(name)
-        for what, limit, value, note, page in (make(res) if res else [
+        for what, limit, value, note, page, *date in (make(res) if res else [
                 (f"({name})", None, None, "", name)]):
             strict = "strictly smaller" in note
             verdict = ("not measured" if value is None else "see page" if limit is None else
@@ -179,7 +219,8 @@ def rows() -> list[list[str]]:
             table.append([what, "—" if limit is None else f"{'<' if strict else '<='} {limit:g}",
                           "—" if value is None else _shown(value, limit), verdict,
                           note.replace("strictly smaller; ", "").replace("strictly smaller", ""),
-                          f"[{page}]({page}.md)", _get(res, "date") or "—"])
+                          f"[{page}]({page}.md)",
+                          date[0] if date else _get(res, "date") or "—"])
     return table
 
 
@@ -257,7 +298,9 @@ def _pairs_row() -> list[str]:
 
 
 def main() -> str:
-    extra = [_one_core_row(), _pairs_row(),
+    fo = _get(_load("fit_overhead"), "data", "rows") or []
+    merged = bool(_pairs_covering([r["objective"] for r in fo]))  # judged in the target row
+    extra = [_one_core_row(), *([] if merged else [_pairs_row()]),
              ["no silent recompilation: a second equal `fit` compiles nothing", "0 compiles",
               "0", "met", "a test, not a benchmark: tests/test_fit_compiles.py (`make test`)",
               "[fit_overhead](fit_overhead.md)", "every test run"],

@@ -107,7 +107,26 @@ def test_steady_pairs_interval_for_the_median_is_the_binomial_one():
     assert r["rounds"] == 30 and r["steps"] == [300, 310]
     assert r["fit_over_plain"]["per_process"] == [1.0, 1.2]
     assert r["fit_over_plain"]["median"] == 1.2  # 10 of 30 at 1.0, 20 at 1.2
-    assert r["chunk_over_plain"]["median"] == 1.05 and r["chunk_over_plain"]["ci95"] == [1.0, 1.1]
+    chunk = r["chunk_over_plain"]
+    assert chunk["median"] == 1.05 and chunk["ci95_rounds"] == [1.0, 1.1]
+    assert chunk["rounds"] == [[1.1] * 15, [1.0] * 15]
+
+
+def test_steady_pairs_interval_widens_when_processes_disagree():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "studies"))
+    from fit_steady_pairs import clustered_interval, median_interval
+
+    # three processes, tight within, apart between: the pooled binomial interval is narrow,
+    # the bootstrap over processes spans the processes' own medians
+    groups = [[1.00 + 0.001 * i for i in range(30)], [1.04 + 0.001 * i for i in range(30)],
+              [1.08 + 0.001 * i for i in range(30)]]
+    _, lo_r, hi_r = median_interval([x for g in groups for x in g])
+    lo, hi = clustered_interval(groups)
+    assert hi_r - lo_r < 0.03 and lo <= 1.02 and hi >= 1.09
+    # processes that agree: the bootstrap interval is about as narrow as the rounds' one
+    same = [[1.0 + 0.001 * ((i * 7 + j) % 30) for i in range(30)] for j in range(3)]
+    lo, hi = clustered_interval(same)
+    assert hi - lo < 0.012
 
 
 def test_pairs_row_reports_the_worst_objective_with_its_interval(dirs):
@@ -122,6 +141,35 @@ def test_pairs_row_reports_the_worst_objective_with_its_interval(dirs):
     row = scorecard._pairs_row()
     assert row[2] == "1.041" and row[4].startswith("B: 95% CI [1.031, 1.051], 90 rounds")
     assert row[6] == "2026-11-30 18:54 UTC"
+
+
+def test_steady_target_is_judged_on_the_pairs_study_only_when_it_covers_every_objective(dirs):
+    results, _ = dirs
+    results.mkdir(parents=True)
+    table = {"date": "2026-11-30 15:42 UTC", "data": {"rows": [
+        {"objective": o, "steady_ratio_wall": v, "run_ratio_wall": 1.1}
+        for o, v in (("A", 1.054), ("B", 1.02))]}}
+
+    def pair(o, m, hi, measured):
+        return {"objective": o, "rounds": 90, "measured": measured,
+                "fit_over_plain": {"median": m, "ci95": [m - 0.01, hi]},
+                "chunk_over_plain": {"median": 1.0, "ci95": [0.99, 1.01]}}
+
+    # pairs for A only: the table judges, and the pairs study keeps its own study row
+    (results / "fit_steady_pairs.json").write_text(json.dumps(
+        {"rows": [pair("A", 1.03, 1.04, "2026-12-01 03:00 UTC")]}))
+    steady = scorecard._fit_rows(table)[0]
+    assert steady[2] == 1.054 and steady[3] == "A"
+    # both covered: the worst median judges; the newest row of an objective counts
+    (results / "fit_steady_pairs.json").write_text(json.dumps({"rows": [
+        pair("A", 1.09, 1.10, "2026-11-30 18:54 UTC"),
+        pair("A", 1.03, 1.04, "2026-12-01 03:00 UTC"),
+        pair("B", 1.045, 1.055, "2026-12-01 03:10 UTC")]}))
+    what, limit, value, note, page, date = scorecard._fit_rows(table)[0]
+    assert value == 1.045 and limit == 1.05 and "back-to-back pairs" in what
+    assert note.startswith("B: 95% CI [1.035, 1.055]")
+    assert "interval reaches past 1.05: B" in note and "worst 1.054 (A)" in note
+    assert date == "2026-12-01 03:00 UTC to 2026-12-01 03:10 UTC"
 
 
 def test_fit_overhead_page_shows_each_rows_spread_and_the_worst_rows_drift():

@@ -31,7 +31,8 @@ from .parallel import constrain_batch
 from .state import TrainState
 from .step import TrainStep
 
-__all__ = ["ChunkResult", "run_chunk", "run_chunk_unguarded", "replay", "user_key", "step_keys"]
+__all__ = ["ChunkResult", "run_chunk", "run_chunk_unguarded", "replay", "shuffled", "user_key",
+           "step_keys"]
 
 #: Data sets up to this size (bytes, all arrays together) are reordered once per epoch, so
 #: that each step takes a contiguous slice instead of gathering rows: a second copy of the
@@ -75,6 +76,23 @@ def _finite(tree: PyTree) -> Array:
             by_dtype.setdefault(jnp.result_type(x), []).append(jnp.ravel(x))
     flags = [jnp.all(jnp.isfinite(jnp.concatenate(xs))) for xs in by_dtype.values()]
     return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
+
+
+def shuffled(shuffle_key: Array, epoch: Array, data: PyTree, copy: bool) -> PyTree:
+    """Epoch ``epoch``'s order of the ``N`` rows of ``data``: the rows reordered (``copy``)
+    or the permutation itself (``int32[N]``).
+
+    The order is the argsort of ``N`` random 32-bit words drawn with
+    ``fold_in(shuffle_key, epoch)``: one sort, where ``jax.random.permutation`` sorts twice
+    (the sorts are most of the chunk's code). Unstable: on CPU it takes half the time of the
+    stable sort (88 against 197 us at N = 4000). Distinct words give the same order either
+    way; a tie (probability about ``N^2 / 2^33`` per epoch) is put in an order that depends
+    on the backend's sort, a bias far below anything minibatch SGD can notice.
+    """
+    n = jax.tree.leaves(data)[0].shape[0]
+    bits = jax.random.bits(jax.random.fold_in(shuffle_key, epoch), (n,), jnp.uint32)
+    perm = jnp.argsort(bits, stable=False).astype(jnp.int32)
+    return jax.tree.map(lambda a: a[perm], data) if copy else perm
 
 
 def _guarded(step_fn: TrainStep, state: TrainState, prev: PyTree, batch: PyTree, key: Any,
@@ -123,16 +141,7 @@ def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Arra
         <= SHUFFLED_COPY_MAX_BYTES
 
     def epoch_order(step):
-        # the order of N random 32-bit words: one sort, where `jax.random.permutation`
-        # sorts twice; the sorts are most of the chunk's code. Unstable: on CPU it takes
-        # half the time of the stable sort (88 against 197 us at N = 4000). Distinct words
-        # give the same order either way; a tie (probability about N^2 / 2^33 per epoch)
-        # is put in an order that depends on the backend's sort, a bias far below anything
-        # minibatch SGD can notice
-        bits = jax.random.bits(jax.random.fold_in(shuffle_key, step // per_epoch), (n,),
-                               jnp.uint32)
-        perm = jnp.argsort(bits, stable=False).astype(jnp.int32)
-        return jax.tree.map(lambda a: a[perm], data) if copy else perm
+        return shuffled(shuffle_key, step // per_epoch, data, copy)
 
     def one_step(s, p, order, first):
         # a new order at each epoch start and at the chunk's first step (one call site of
