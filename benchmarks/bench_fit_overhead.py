@@ -202,9 +202,10 @@ def page(t1: int, t2: int, t_run: int, repeats: int, rows: list[dict],
             ["objective", "plain µs/step", "fit µs/step", "fit/plain (steady)",
              f"plain run {t_run} (s)", f"fit run {t_run} (s)", "fit/plain (run)",
              "plain compile (s)", "fit compile (s)", f"spread of {t2} (plain, fit)"],
-            [[r["objective"]] + [r[f"{k}_{clock}"] for k in (
+            [[r["objective"]] + [f"{v:.3f}" if k.endswith("ratio") else v
+                                 for k, v in ((k, r[f"{k}_{clock}"]) for k in (
                 "plain_us_per_step", "fit_us_per_step", "steady_ratio", "plain_run_s",
-                "fit_run_s", "run_ratio", "plain_compile_s", "fit_compile_s")]
+                "fit_run_s", "run_ratio", "plain_compile_s", "fit_compile_s"))]
              + [_spread(r)] for r in rows])
 
     def verdict(key, limit):
@@ -220,8 +221,9 @@ def page(t1: int, t2: int, t_run: int, repeats: int, rows: list[dict],
     return f"""Setup: two moons (N={N}), MLP 2 -> 128 -> 128 -> 1 (SiLU, float32), Adam
 {LR:g}, batch {BATCH}. The plain loop is one jitted `lax.scan` + optax loop of the same
 objective (batches drawn with replacement, fresh noise each step, no checks). `fit` runs with
-its defaults (NaN guard with rollback, per-step history, shuffled epochs, paced chunks:
-{_pacing(rows)}).
+its defaults of the day each row was measured (NaN guard with rollback, per-step history,
+shuffled epochs, paced chunks: {_pacing(rows)}; 1 s is the default since 2026-11-30
+20:30 UTC).
 Steady state: per-step time from runs of {t1} and {t2} steps (difference of the minimums
 of {steady} interleaved repeats, compiled; `objective.init` done once). Run:
 {t_run} steps from cold caches (`jax.clear_caches()` before each), `objective.init` and
@@ -365,10 +367,14 @@ processes, then their rounds; rows before 2026-12-01: binomial, rounds as indepe
 per-call cost (milliseconds) is subtracted first. The chunk alone has no host loop and no
 pacing, so *fit* above *chunk* is the host loop's cost and *chunk* above 1 is the compiled
 loop's. Measured by `python benchmarks/studies/fit_steady_pairs.py "--objectives={names}"
---processes {res['processes']} --rounds {res['rounds_per_process']}` (wall time, XLA's
-defaults: two threads here; 1-minute load average {res['load_average'][0]:.1f} ->
-{res['load_average'][1]:.1f}); `python benchmarks/bench_fit_overhead.py --rescore` rebuilds
-this page from the stored results.
+--processes P --rounds R` (wall time, XLA's defaults: two threads here), with each row's
+`P` and `P x R` in its *rounds (processes)* column; `--objectives` re-measures some rows and
+keeps the others (each with its own *measured* time: the end of its measurement since
+2026-12-01 04:10 UTC, the start of the run before). The latest run: 1-minute load average
+{res['load_average'][0]:.1f} -> {res['load_average'][1]:.1f}. `python
+benchmarks/bench_fit_overhead.py --rescore` rebuilds this page from the stored results.
+The target is judged on the median; the interval says how far this machine's noise leaves
+it uncertain.
 
 {table}
 """
@@ -386,7 +392,8 @@ def _pairs_verdict(rows: list[dict]) -> str:
     worst = max(got, key=lambda r: r["fit_over_plain"]["median"])
     fit = worst["fit_over_plain"]
     above = [r["objective"] for r in got if r["fit_over_plain"]["ci95"][1] > 1.05]
-    return (f"\n\n**Steady state, back-to-back pairs** (the estimator the scorecard judges by; "
+    return (f"\n\n**Steady state, back-to-back pairs** (the estimator the scorecard judges the "
+            f"steady target by, on the median, since it covers every objective; "
             f"*Steady state from back-to-back pairs* below): worst median "
             f"{fit['median']:.3f} ({worst['objective']}, 95% CI [{fit['ci95'][0]:.3f}, "
             f"{fit['ci95'][1]:.3f}]): {'met' if fit['median'] <= 1.05 else 'missed'}; "

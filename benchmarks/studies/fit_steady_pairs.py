@@ -143,7 +143,8 @@ def clustered_interval(groups: list[list[float]], level: float = 0.95, draws: in
 
     Rounds of one process share its state (buffer addresses, thread placement), and on
     this machine the processes' medians differed by up to 7% (energy discrepancy's chunk
-    loop: 1.040-1.108 of the plain loop, 2026-12-01), so the binomial interval of
+    loop: 1.040-1.108 of the plain loop in a run stopped on 2026-12-01 to add this
+    interval; issue 17's notes), so the binomial interval of
     :func:`median_interval`, which treats every round as independent, is too narrow.
     """
     rng = np.random.default_rng(seed)
@@ -189,8 +190,9 @@ def main(names: list[str], processes: int, rounds: int) -> dict:
             print(f"{name}: process {i + 1}/{processes}: fit/plain "
                   f"{statistics.median(runs[-1]['ratios']['fit']):.3f}, chunk/plain "
                   f"{statistics.median(runs[-1]['ratios']['chunk']):.3f}", flush=True)
-        rows.append(row(name, runs))
-    measured = [dict(r, measured=date) for r in rows]
+        rows.append(dict(row(name, runs), rounds_per_process=rounds,
+                         measured=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())))
+    measured = rows
     kept = []
     if RESULT.exists():  # keep the stored rows of objectives not measured now
         old = json.loads(RESULT.read_text())

@@ -12,7 +12,8 @@ chunk loop, ``run_chunk_unguarded``, with its 1000 record slots) and XLA's
 ``cost_analysis()`` of each is read. It counts a loop's body once, so each number is one
 step; the chunk's includes its epoch-reorder branch (an ``argsort`` of N random words and
 the reordered copy of the data, which runs once per epoch of ``N // batch`` steps) and its
-record writes. Writes ``benchmarks/results/fit_step_cost.json``; ``bench_fit_overhead.py
+record writes. Writes ``benchmarks/results/fit_step_cost.json`` (``--objectives``
+re-measures the named objectives and keeps the other rows); ``bench_fit_overhead.py
 --rescore`` shows it on docs/benchmarks/fit_overhead.md.
 """
 
@@ -90,6 +91,11 @@ def main(names: list[str]) -> dict:
         print(f"{name}: flops {r['flops_ratio']:.4f} ({r['flops_ratio_amortized']:.4f} "
               f"amortized), bytes {r['bytes_ratio']:.4f} ({r['bytes_ratio_amortized']:.4f})",
               flush=True)
+    if RESULT.exists():  # keep the stored rows of objectives not measured now, in order
+        measured = {r["objective"]: r for r in rows}
+        stored = {r["objective"]: r for r in json.loads(RESULT.read_text())["rows"]}
+        rows = [measured.get(k) or stored[k] for k in b.objectives(False)
+                if k in measured or k in stored]
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "jax": jax.__version__, "backend": jax.default_backend(), "plain_steps": STEPS,
            "rows": rows}
