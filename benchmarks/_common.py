@@ -126,3 +126,14 @@ def study_clock(row: dict) -> str:
     """``"wall"`` where a ``fit_scheduler`` study row holds wall time, else ``"cpu"`` (rows
     stored before 2026-11-30 15:25 UTC hold process CPU time only)."""
     return "wall" if "steady_ratio_wall" in row else "cpu"
+
+
+def pairs_covering(objectives: Sequence[str]) -> list[dict]:
+    """The back-to-back pairs study's rows (``fit_steady_pairs.json``; each objective's
+    newest) for ``objectives``, in their order, if the study covers every one, else ``[]``:
+    the steady-state target is judged on them then (scorecard and the fit_overhead page)."""
+    path = RESULTS / "fit_steady_pairs.json"
+    rows = json.loads(path.read_text()).get("rows", []) if path.exists() else []
+    newest = {r["objective"]: r for r in sorted(rows, key=lambda r: r.get("measured", ""))}
+    return [newest[k] for k in objectives] if objectives and set(objectives) <= set(newest) \
+        else []

@@ -36,7 +36,14 @@ import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, block, markdown_table, study_clock, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    block,
+    markdown_table,
+    pairs_covering,
+    study_clock,
+    write_results,
+)
 
 import numpyro_ebm as ebm  # noqa: E402
 from numpyro_ebm.training import pacing  # noqa: E402
@@ -383,12 +390,9 @@ it uncertain.
 def _pairs_verdict(rows: list[dict]) -> str:
     """What the back-to-back pairs study says of the steady target, when it covers every
     objective of the table (the scorecard then judges the target on it)."""
-    path = RESULTS / "fit_steady_pairs.json"
-    pairs = json.loads(path.read_text())["rows"] if path.exists() else []
-    newest = {r["objective"]: r for r in sorted(pairs, key=lambda r: r.get("measured", ""))}
-    if not rows or not {r["objective"] for r in rows} <= set(newest):
+    got = pairs_covering([r["objective"] for r in rows])
+    if not got:
         return ""
-    got = [newest[r["objective"]] for r in rows]
     worst = max(got, key=lambda r: r["fit_over_plain"]["median"])
     fit = worst["fit_over_plain"]
     above = [r["objective"] for r in got if r["fit_over_plain"]["ci95"][1] > 1.05]
@@ -418,6 +422,8 @@ def _step_cost_study() -> str:
                             "amortized", "plain MiB/step", "fit MiB/step",
                             "fit/plain bytes, amortized"], rows)
     worst = max(res["rows"], key=lambda r: r["flops_ratio_amortized"])
+    extra = [(r["fit_amortized"]["bytes accessed"] - r["plain"]["bytes accessed"]) / 2**20
+             for r in res["rows"]]
     return f"""### Work per step, by XLA's cost model
 
 No clock is involved here, so this table does not move with the machine's load. It answers
@@ -434,7 +440,8 @@ steps, which is how often it runs.
 
 Arithmetic: the worst objective is {worst['objective']}, with
 {100 * (worst['flops_ratio_amortized'] - 1):.2f}% more flops per step than the plain loop,
-amortized. Bytes: `fit` touches about 1 MiB more per step on every objective. The extra is
+amortized. Bytes: `fit` touches {min(extra):.2f}-{max(extra):.2f} MiB more per step, amortized
+(every objective). The extra is
 similar in size whatever the step's own size, so it is a larger share of a small step
 (NCE) than of a large one (energy discrepancy). It has not been traced op by op. The
 candidates are the loop's extra buffers: the epoch's copy of the data, the records, and

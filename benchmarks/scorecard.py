@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import study_clock
+from _common import pairs_covering, study_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -48,20 +48,10 @@ def _fit_rows(res: dict) -> list[tuple]:
         vals = [(r[key], r["objective"]) for r in rows if key in r]
         v, who = max(vals) if vals else (None, "")
         out.append((what + " (worst objective)", limit, v, f"{who}", "fit_overhead"))
-    pairs = _pairs_covering([r["objective"] for r in rows])
+    pairs = pairs_covering([r["objective"] for r in rows])
     if pairs and out[0][2] is not None:
         out[0] = _steady_from_pairs(pairs, out[0])
     return out
-
-
-def _pairs_covering(objectives: list[str]) -> list[dict]:
-    """The back-to-back pairs study's rows if they cover every objective of the fit_overhead
-    table (each objective's newest row), else ``[]``."""
-    path = RESULTS / "fit_steady_pairs.json"
-    rows = json.loads(path.read_text()).get("rows", []) if path.exists() else []
-    newest = {r["objective"]: r for r in sorted(rows, key=lambda r: r.get("measured", ""))}
-    return [newest[k] for k in objectives] if objectives and set(objectives) <= set(newest) \
-        else []
 
 
 def _steady_from_pairs(pairs: list[dict], table_row: tuple) -> tuple:
@@ -300,7 +290,7 @@ def _pairs_row() -> list[str]:
 
 def main() -> str:
     fo = _get(_load("fit_overhead"), "data", "rows") or []
-    merged = bool(_pairs_covering([r["objective"] for r in fo]))  # judged in the target row
+    merged = bool(pairs_covering([r["objective"] for r in fo]))  # judged in the target row
     extra = [_one_core_row(), *([] if merged else [_pairs_row()]),
              ["no silent recompilation: a second equal `fit` compiles nothing", "0 compiles",
               "0", "met", "a test, not a benchmark: tests/test_fit_compiles.py (`make test`)",
