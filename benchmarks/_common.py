@@ -128,11 +128,12 @@ def study_clock(row: dict) -> str:
     return "wall" if "steady_ratio_wall" in row else "cpu"
 
 
-def pairs_covering(objectives: Sequence[str]) -> list[dict]:
-    """The back-to-back pairs study's rows (``fit_steady_pairs.json``; each objective's
-    newest) for ``objectives``, in their order, if the study covers every one, else ``[]``:
-    the steady-state target is judged on them then (scorecard and the fit_overhead page)."""
-    path = RESULTS / "fit_steady_pairs.json"
+def pairs_covering(objectives: Sequence[str], study: str = "fit_steady_pairs") -> list[dict]:
+    """A pairs study's rows (``<study>.json``; each objective's newest) for ``objectives``,
+    in their order, if the study covers every one, else ``[]``: the target it measures is
+    judged on them then (scorecard and the fit_overhead page). ``study``:
+    ``"fit_steady_pairs"`` (steady state) or ``"fit_run_pairs"`` (whole runs)."""
+    path = RESULTS / f"{study}.json"
     rows = json.loads(path.read_text()).get("rows", []) if path.exists() else []
     newest = {r["objective"]: r for r in sorted(rows, key=lambda r: r.get("measured", ""))}
     return [newest[k] for k in objectives] if objectives and set(objectives) <= set(newest) \

@@ -172,6 +172,46 @@ def test_steady_target_is_judged_on_the_pairs_study_only_when_it_covers_every_ob
     assert date == "2026-12-01 03:00 UTC to 2026-12-01 03:10 UTC"
 
 
+def test_run_pairs_row_pairs_each_rounds_two_processes():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "studies"))
+    from fit_run_pairs import row
+
+    plain = [{"wall": w, "cpu": 2 * w} for w in (10.0, 12.0, 8.0, 11.0, 9.0, 10.0)]
+    # fit is 5% slower than the plain run of its own round, whatever the round's speed
+    fit = [{"wall": 1.05 * p["wall"], "cpu": 1.10 * p["cpu"]} for p in plain]
+    r = row("ED", {"plain": plain, "fit": fit}, 6000)
+    assert r["rounds"] == 6 and r["steps"] == 6000
+    assert r["run_ratio_wall"]["median"] == pytest.approx(1.05)
+    assert r["run_ratio_wall"]["ci95"] == pytest.approx([1.05, 1.05])
+    assert r["run_ratio_cpu"]["median"] == pytest.approx(1.10)
+    assert r["plain_s_wall"] == 10.0 and r["fit_s_wall"] == pytest.approx(10.5)
+    # one pair swapped would be a ratio of runs from two rounds: it must not happen
+    with pytest.raises(ValueError):
+        row("ED", {"plain": plain, "fit": fit[:-1]}, 6000)
+
+
+def test_whole_run_target_is_judged_on_the_run_pairs_when_they_cover_every_objective(dirs):
+    results, _ = dirs
+    results.mkdir(parents=True)
+    table = {"date": "2026-11-30 15:42 UTC", "data": {"rows": [
+        {"objective": o, "steady_ratio_wall": 1.0, "run_ratio_wall": v}
+        for o, v in (("A", 1.111), ("B", 1.02))]}}
+
+    def pair(o, m, hi):
+        return {"objective": o, "rounds": 6, "steps": 6000, "measured": "2026-12-01 06:00 UTC",
+                "run_ratio_wall": {"median": m, "ci95": [m - 0.02, hi]}}
+
+    (results / "fit_run_pairs.json").write_text(json.dumps({"rows": [pair("A", 1.04, 1.06)]}))
+    run = scorecard._fit_rows(table)[1]
+    assert run[2] == 1.111 and run[3] == "A"  # pairs for A only: the table judges
+    (results / "fit_run_pairs.json").write_text(json.dumps({"rows": [
+        pair("A", 1.04, 1.06), pair("B", 1.07, 1.16)]}))
+    what, limit, value, note, page, date = scorecard._fit_rows(table)[1]
+    assert value == 1.07 and limit == 1.15 and "fresh-process pairs" in what
+    assert note.startswith("B: 95% CI [1.050, 1.160]")
+    assert "interval reaches past 1.15: B" in note and "worst 1.11 (A)" in note
+
+
 def test_fit_overhead_page_shows_each_rows_spread_and_the_worst_rows_drift():
     import bench_fit_overhead as b
 

@@ -119,3 +119,32 @@ def test_optimizers_built_apart_but_equal_compile_once():
         other = run(3e-2)
     assert len(compiles) > 0
     assert not jnp.array_equal(other.params["precision"], first.params["precision"])
+
+
+def test_a_first_fit_compiles_its_chunk_and_two_small_programs():
+    """``fit``'s fixed cost in a new process: the chunk, one start-up program (the run's
+    keys and the rows for ``objective.init``) and ``optimizer.init``; nothing eager (each
+    eager op compiles a program of its own on first use; docs/benchmarks/fit_overhead.md).
+    Data of a shape no other test uses, so nothing is cached."""
+    data = jax.random.normal(jax.random.key(5), (77, 2))
+    jax.block_until_ready(data)
+    with count_compiles() as compiles:
+        ne.fit(ENERGY, PARAMS, data, ne.exact_score_matching(), key=jax.random.key(3),
+               optimizer=optax.sgd(1e-3), num_steps=6, batch_size=11, progress_bar=False)
+    assert len(compiles) == 3, f"{len(compiles)} programs compiled"
+
+
+def test_the_init_rows_are_a_function_of_the_key():
+    """The rows drawn for ``objective.init`` (on the host since 2026-12-01): equal keys give
+    equal rows, another key other rows, every row in range."""
+    from numpyro_ebm.training.driver import _init_batch
+
+    data = jnp.arange(50.0).reshape(25, 2)
+    a, keys = _init_batch(jax.random.key(1), data, 8, False)
+    b, _ = _init_batch(jax.random.key(1), data, 8, False)
+    c, _ = _init_batch(jax.random.key(2), data, 8, False)
+    assert jnp.array_equal(a, b) and not jnp.array_equal(a, c)
+    assert a.shape == (8, 2) and bool(jnp.all(a[:, 1] == a[:, 0] + 1))  # whole rows
+    assert bool(jnp.all((a >= 0) & (a < 50)))
+    legacy, _ = _init_batch(jax.random.key(1), data, 8, True)
+    assert jnp.array_equal(a, legacy)  # the rows come from the base key's bits either way
