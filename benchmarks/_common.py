@@ -138,3 +138,16 @@ def pairs_covering(objectives: Sequence[str], study: str = "fit_steady_pairs") -
     newest = {r["objective"]: r for r in sorted(rows, key=lambda r: r.get("measured", ""))}
     return [newest[k] for k in objectives] if objectives and set(objectives) <= set(newest) \
         else []
+
+
+def check_flags(argv: Sequence[str], flags: Sequence[str], options: Sequence[str] = ()
+                ) -> None:
+    """Exit naming every command-line argument that is neither one of ``flags`` (e.g.
+    ``--quick``) nor ``--option=value`` for one of ``options``: a mistyped flag, or
+    ``--objectives FCE`` with a space, would otherwise be ignored and the whole benchmark
+    run (tens of minutes)."""
+    bad = [a for a in argv if a not in flags and not any(a.startswith(o + "=")
+                                                         for o in options)]
+    if bad:
+        raise SystemExit(f"unknown argument(s) {bad}; known: "
+                         f"{[*flags, *(o + '=...' for o in options)]}")

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     RESULTS,
     block,
+    check_flags,
     markdown_table,
     pairs_covering,
     study_clock,
@@ -241,7 +242,8 @@ fastest (wall time), the machine's drift that the minimums had to beat: the furt
 the less a steady ratio near its target can be trusted.
 Targets: steady <= 1.05, run <= 1.15.{_load(load)}{_row_dates(rows)}
 
-**Verdict (wall time).** Steady state {verdict("steady_ratio", 1.05)}; whole run
+**This table's reading (wall time; the scorecard judges on the pairs studies below once
+they cover every objective).** Steady state {verdict("steady_ratio", 1.05)}; whole run
 {verdict("run_ratio", 1.15)}.{_pairs_verdict(rows)}{_run_pairs_verdict(rows)}
 
 {_losses(rows)}
@@ -381,8 +383,9 @@ processes, then their rounds; rows before 2026-12-01: binomial, rounds as indepe
 per-call cost (milliseconds) is subtracted first. The chunk alone has no host loop and no
 pacing, so *fit* above *chunk* is the host loop's cost and *chunk* above 1 is the compiled
 loop's. Measured by `python benchmarks/studies/fit_steady_pairs.py "--objectives={names}"
---processes P --rounds R` (wall time, XLA's defaults: two threads here), with each row's
-`P` and `P x R` in its *rounds (processes)* column; `--objectives` re-measures some rows and
+--processes 5 --rounds 18` (wall time, XLA's defaults: two threads here; about 6.5 minutes
+per objective, so 65 minutes for all ten), with each row's `P` and `P x R` in its *rounds
+(processes)* column; `--objectives` re-measures some rows and
 keeps the others (each with its own *measured* time: the end of its measurement since
 2026-12-01 04:10 UTC, the start of the run before). The latest run: 1-minute load average
 {res['load_average'][0]:.1f} -> {res['load_average'][1]:.1f}. `python
@@ -445,7 +448,8 @@ of the rounds' fit/plain ratios with a distribution-free 95% interval (binomial:
 separate processes). *fit - plain*: the difference of the median run times, which is
 `fit`'s fixed cost (the start-up program, `optimizer.init`, tracing the chunk) plus its
 per-step cost times the steps. Measured by `python benchmarks/studies/fit_run_pairs.py
---rounds R` (all objectives; `--objectives=...` re-measures some and keeps the others).
+--rounds 6` (all objectives, about an hour on 2 cores: two runs of 8-35 s and two process
+start-ups per round; `--objectives=...` re-measures some and keeps the others).
 The latest run: 1-minute load average {res['load_average'][0]:.1f} ->
 {res['load_average'][1]:.1f}.
 
@@ -726,6 +730,7 @@ def rescore() -> None:
 
 
 if __name__ == "__main__":
+    check_flags(sys.argv[1:], ("--rescore", "--quick"), ("--objectives",))
     if "--rescore" in sys.argv:
         rescore()
     else:

@@ -226,3 +226,12 @@ def test_fit_overhead_page_shows_each_rows_spread_and_the_worst_rows_drift():
     assert "1.040, 1.125 |" in text  # the new row's spreads
     assert "worst 1.060 (new; its identical 2500-step runs drifted up to 12% apart)" in text
     assert "about 1 s of steps each in the rows of new; about 0.25 s" in text
+
+
+def test_benchmark_flags_are_checked_before_anything_runs():
+    _common.check_flags(["--quick", "--objectives=FCE,CNCE"], ("--quick",), ("--objectives",))
+    # a space instead of "=" leaves "FCE" as an argument of its own: named, not ignored
+    with pytest.raises(SystemExit, match=r"unknown argument\(s\) \['--objectives', 'FCE'\]"):
+        _common.check_flags(["--objectives", "FCE"], ("--quick",), ("--objectives",))
+    with pytest.raises(SystemExit, match="--rerun-ebmkt"):
+        _common.check_flags(["--rerun-ebmkt"], ("--rescore", "--quick", "--rerun-ebmkit"))

@@ -114,6 +114,9 @@ def main(names: list[str], quick: bool, settings: tuple[str, ...] = SETTINGS) ->
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import check_flags
+    check_flags(sys.argv[1:], ("--quick",), ("--objectives", "--settings"))
     arg = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--objectives=")),
                "FCE,multi-sigma DSM (NCSN)")
     chosen = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--settings=")), None)
