@@ -309,9 +309,9 @@ that is what the guard cost before, about 10-20% per step on NCE).
 
 Per run (the current state, 2026-12-01): `fit` compiles its chunk loop (a `while_loop` with
 per-step records and the epoch shuffle), one start-up program (every key the run draws
-outside the chunk, and the rows for `objective.init`, whose indices NumPy draws on the host
-since 2026-12-01: drawn by `jax.random` they were two more threefry hashes to compile,
-about 0.3 s of a new process; NCE and FCE add their starting-`log Z` program) and
+outside the chunk, and the rows for `objective.init`, drawn by `jax.random`: its threefry
+hashes are about 0.3 s of that program's compilation in a new process; NCE and FCE add
+their starting-`log Z` program) and
 `optimizer.init`; `tests/test_fit_compiles.py` holds a first `fit` to these three programs.
 An energy that needs a context the objective supplies (the noise level of multi-sigma DSM)
 is checked by tracing the objective's loss once, abstractly (the whole step until

@@ -133,32 +133,3 @@ def test_a_first_fit_compiles_its_chunk_and_two_small_programs():
         ne.fit(ENERGY, PARAMS, data, ne.exact_score_matching(), key=jax.random.key(3),
                optimizer=optax.sgd(7.77e-4), num_steps=6, batch_size=11, progress_bar=False)
     assert len(compiles) == 3, f"{len(compiles)} programs compiled"
-
-
-def test_the_init_rows_are_a_function_of_the_key():
-    """The rows drawn for ``objective.init`` (on the host since 2026-12-01): equal keys give
-    equal rows, another key other rows, every row in range."""
-    from numpyro_ebm.training.driver import _init_batch
-    from numpyro_ebm.training.state import as_typed_key
-
-    data = jnp.arange(50.0).reshape(25, 2)
-    a, keys = _init_batch(jax.random.key(1), data, 8, False)
-    b, _ = _init_batch(jax.random.key(1), data, 8, False)
-    c, _ = _init_batch(jax.random.key(2), data, 8, False)
-    assert jnp.array_equal(a, b) and not jnp.array_equal(a, c)
-    assert a.shape == (8, 2) and bool(jnp.all(a[:, 1] == a[:, 0] + 1))  # whole rows
-    assert bool(jnp.all((a >= 0) & (a < 50)))
-    # a legacy PRNGKey reaches _init_batch wrapped (as_typed_key): the same bits, the same rows
-    typed, was_legacy = as_typed_key(jax.random.PRNGKey(1))
-    legacy, legacy_keys = _init_batch(typed, data, 8, was_legacy)
-    assert was_legacy and jnp.array_equal(a, legacy)
-    assert legacy_keys.init.dtype == jnp.uint32  # the objective gets the kind it was given
-    # and through fit: a PRNGKey and the typed key with its bits train alike
-    runs = [ne.fit(ENERGY, PARAMS, X, ne.persistent_contrastive_divergence(
-                num_steps=2, step_size=0.01, buffer_size=32), key=k, optimizer=OPTIMIZER,
-                num_steps=4, batch_size=16, progress_bar=False)
-            for k in (jax.random.PRNGKey(7), jax.random.wrap_key_data(
-                jax.random.key_data(jax.random.PRNGKey(7))))]
-    for p, q in zip(jax.tree.leaves(runs[0].params), jax.tree.leaves(runs[1].params),
-                    strict=True):
-        assert jnp.array_equal(p, q)

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh
@@ -96,37 +97,28 @@ def _run_keys_of(base_key: Array, legacy: bool) -> _RunKeys:
     return _RunKeys(*(user_key(k, legacy) for k in (init, loss, validation, result)))
 
 
-# the run's keys alone: for a resumed run (the checkpoint's key) and a run on a mesh (the
-# key placed on it); a fresh run gets them from ``_start``
+# compiled once: only a resumed run (whose base key is the checkpoint's) needs it
 _run_keys = jax.jit(_run_keys_of, static_argnames=("legacy",))
 
-# NumPy stream of the rows drawn for ``objective.init`` (seeded with the base key's bits)
-_INIT_ROWS_STREAM = 1
 
-
-@partial(jax.jit, static_argnames=("legacy",))
-def _start(base_key: Array, data: PyTree, rows: Array, legacy: bool
-           ) -> tuple[PyTree, _RunKeys]:
-    """The run's keys and the rows ``rows`` of ``data``: everything ``fit`` needs from the
-    device before ``objective.init``, in one compiled program."""
-    return jax.tree.map(lambda a: a[rows], data), _run_keys_of(base_key, legacy)
-
-
+@partial(jax.jit, static_argnames=("batch_size", "legacy"))
 def _init_batch(base_key: Array, data: PyTree, batch_size: int, legacy: bool
                 ) -> tuple[PyTree, _RunKeys]:
     """One batch of rows drawn at random for ``objective.init``, and the run's keys.
 
-    The rows' indices are drawn on the host by NumPy's PCG64, seeded with the bits of the
-    run's base key and a stream number (``Generator.integers(N, size=batch_size)``): a
-    function of the key alone. Drawn by ``jax.random`` they cost every new process two more
-    threefry hashes to compile, about 0.3 s of XLA on a CPU (measured 2026-12-01), before
-    ``fit``'s first step.
+    One compiled function for everything ``fit`` draws outside the chunk: each separately
+    compiled program costs 0.1-0.5 s of XLA start-up on a CPU, comparable to the whole
+    run of a small model.
     """
+    keys = _run_keys_of(base_key, legacy)
     n = jax.tree.leaves(data)[0].shape[0]
-    bits = np.asarray(jax.device_get(jax.random.key_data(base_key)), np.uint64).ravel()
-    rng = np.random.default_rng([*bits.tolist(), _INIT_ROWS_STREAM])
-    rows = rng.integers(n, size=batch_size, dtype=np.int32)
-    return _start(base_key, data, rows, legacy)
+    init_key = step_keys(base_key)[2]
+    # 32 random bits modulo N (bias below N / 2^32): randint's exact range reduction
+    # compiles to several times the code
+    bits = jax.random.bits(jax.random.fold_in(init_key, 1), (batch_size,), jnp.uint32)
+    idx = (bits % jnp.uint32(n)).astype(jnp.int32)
+    batch = jax.tree.map(lambda a: a[idx], data)
+    return batch, keys
 
 
 def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
@@ -136,9 +128,7 @@ def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key:
     reported first.
 
     An energy that fails on one event may still be right if the objective supplies its
-    context (e.g. a noise level): then the objective's loss must trace on one batch (the
-    loss alone, abstractly: its gradient and the update cannot fail where it does not, and
-    tracing them would cost as much again).
+    context (e.g. a noise level): then the objective's loss must trace on one batch.
     """
     first, keys = _init_batch(base_key, cfg.data, cfg.batch_size, legacy)
     energy_err = energy_check_error(step_fn.energy_fn, params, cfg.data)
@@ -147,6 +137,7 @@ def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key:
                                  keys.init, first, extras=extras,
                                  objective_state=objective_state)
         if energy_err is not None:
+            # the loss alone: its gradient and the update cannot fail where it does not
             jax.eval_shape(step_fn._loss, state.trainable, state.objective_state, first,
                            keys.loss)
     except Exception:
