@@ -697,6 +697,8 @@ def _settings_study() -> str:
     for r in res["rows"]:
         by.setdefault((r["method"], r["setting"]), {})[r.get("seed", 1)] = r
     keys = sorted({k for v in by.values() for k in v})
+    t = [r["seconds_with_evaluation"] for r in res["rows"] if r.get("seconds_with_evaluation")]
+    secs = f"{min(t):.0f}-{max(t):.0f} s" if t else "a few seconds"
 
     def cell(r):
         return "—" if r is None else (f"{r['steps_to_target'] or 'not held'} "
@@ -708,12 +710,13 @@ def _settings_study() -> str:
     return f"""### How NCE's and NCSN's settings were chosen
 
 By steps, which load does not move: `python benchmarks/studies/ttq_settings.py --method NCE
---seeds 1,2,3` and `... --method NCSN --every 50 --seeds 1,2,3` (about 15 s per setting and
-key; `--only TEXT` keeps the settings whose label contains TEXT) train each candidate with
-checkpoints every 100 steps (NCSN: 50) and report the first checkpoint from which the test
-LL stays at or above the target, and the final LL. Key 1 is this benchmark's, so the
-settings were chosen on the run that is judged; keys 2 and 3 (run for the candidates that
-did well on key 1, hence the dashes) check that the choice does not rest on that run's luck.
+--seeds 1,2,3` and `... --method NCSN --every 50 --seeds 1,2,3` ({secs} per setting and
+key, evaluation included; `--only TEXT` keeps the settings whose label contains TEXT) train
+each candidate with checkpoints every 100 steps (NCSN: 50) and report the first checkpoint
+from which the test LL stays at or above the target, and the final LL. Key 1 is this
+benchmark's, so the settings were chosen on the run that is judged; keys 2 and 3 check
+that the choice does not rest on that run's luck. They were run only for the old settings,
+the chosen ones and the closest rivals (a dash: not run on that key).
 NCE's target (-1.04) lies about 0.01 below what this network reaches, so NCE's margins are
 thin whatever the setting. The first row of each method is the setting used until
 2026-12-01 (on key 1 it reached the target at step 1000 for NCE, 500 for NCSN); the

@@ -167,7 +167,7 @@ def test_steady_target_is_judged_on_the_pairs_study_only_when_it_covers_every_ob
         pair("B", 1.045, 1.055, "2026-12-01 03:10 UTC")]}))
     what, limit, value, note, page, date = scorecard._fit_rows(table)[0]
     assert value == 1.045 and limit == 1.05 and "back-to-back pairs" in what
-    assert note.startswith("B: 95% CI [1.035, 1.055]")
+    assert note.startswith("B: median 1.045, 95% CI [1.035, 1.055]")
     assert "interval reaches past 1.05: B" in note and "worst 1.054 (A)" in note
     assert date == "2026-12-01 03:00 UTC to 2026-12-01 03:10 UTC"
 
@@ -208,8 +208,15 @@ def test_whole_run_target_is_judged_on_the_run_pairs_when_they_cover_every_objec
         pair("A", 1.04, 1.06), pair("B", 1.07, 1.16)]}))
     what, limit, value, note, page, date = scorecard._fit_rows(table)[1]
     assert value == 1.07 and limit == 1.15 and "fresh-process pairs" in what
-    assert note.startswith("B: 95% CI [1.050, 1.160]")
+    assert note.startswith("B: median 1.070, 95% CI [1.050, 1.160]")
     assert "interval reaches past 1.15: B" in note and "worst 1.11 (A)" in note
+
+    # the fit_overhead page reads the same study the same way
+    import bench_fit_overhead as b
+
+    verdict = b._run_pairs_verdict(table["data"]["rows"])
+    assert "worst median 1.070 (B, 95% CI [1.050, 1.160]): met" in verdict
+    assert "the intervals of B reach past 1.15." in verdict
 
 
 def test_fit_overhead_page_shows_each_rows_spread_and_the_worst_rows_drift():

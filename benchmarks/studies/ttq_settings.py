@@ -91,7 +91,8 @@ def main(method: str, every: int, seeds: tuple[int, ...] = (1,),
                               num_steps=s, batch_size=t.BATCH, progress_bar=False,
                               checkpoint_path=ckpt, **kw)
                 curve.append((s, float(evaluate(res.params)[0])))
-        row = {"method": method, "setting": label, "seed": seed, "target_ll": target,
+        row = {"method": method, "setting": label, "seed": seed, "every": every,
+               "target_ll": target,
                "steps_to_target": steps_to_target(curve, target), "final_ll": curve[-1][1],
                "curve": curve, "seconds_with_evaluation": time.perf_counter() - t0}
         print(f"{label} (key {seed}): steps to {target:.3f}: {row['steps_to_target']}, final "
@@ -100,7 +101,6 @@ def main(method: str, every: int, seeds: tuple[int, ...] = (1,),
     old = json.loads(RESULT.read_text())["rows"] if RESULT.exists() else []
     done = {(r["method"], r["setting"], r["seed"]) for r in rows}
     RESULT.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                  "every": every,
                                   "rows": [r for r in old if (r["method"], r["setting"],
                                                               r.get("seed", 1)) not in done]
                                   + rows},
