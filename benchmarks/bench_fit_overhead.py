@@ -313,8 +313,8 @@ outside the chunk, and the rows for `objective.init`, drawn by `jax.random`: its
 hashes are about 0.3 s of that program's compilation in a new process) and
 `optimizer.init`; `tests/test_fit_compiles.py` holds a first exact-SM `fit` to these three
 programs. Objectives whose `init` does work add programs of their own: NCE and FCE their
-starting-`log Z` program, PCD the few small eager operations that build its box and its
-empty buffer.
+starting-`log Z` program, PCD one program for its box and empty buffer (six eager
+operations until 2026-12-01); `tests/test_fit_compiles.py` bounds these counts.
 An energy that needs a context the objective supplies (the noise level of multi-sigma DSM)
 is checked by tracing the objective's loss once, abstractly (the whole step until
 2026-12-01: 0.5 s for NCSN, now 0.15 s). The rest of the fixed cost is tracing and Python set-up

@@ -370,6 +370,10 @@ def main(quick: bool = False, rerun_ebmkit: bool = False) -> None:
     specs = ours(train)
     cached = {} if rerun_ebmkit else _cached_slow(cfg)
     methods = [m for m in specs if not (quick and m in SLOW) or m in cached]
+    skipped = [m for m in specs if m not in methods]
+    if skipped:
+        print(f"--quick: skipping {', '.join(skipped)}: ebmkit's runs of them are not cached "
+              "for these settings (run once without --quick to cache them)", flush=True)
     kit = {k: {**v, "cached": True} for k, v in cached.items()}
     rows, curves, cpu_curves = [], {}, {}
     for name in methods:
@@ -638,6 +642,9 @@ def page(rows: list[dict], kit: dict, fig: str | None, load: str = "not recorded
             f"ebmkit's {b[key]:.3g} (lower is closer to the test points)"
             for key, name in (("mmd2", "MMD^2"), ("frechet", "Frechet distance"))
             if a and b and a[key] > b[key])
+    absent = [m for m in PUBLISHED if m not in {r["method"] for r in rows}]
+    missing = (f" **Not in this run: {', '.join(absent)}** (`--quick` runs CD and PCD only "
+               "when ebmkit's runs of them are cached for these settings)." if absent else "")
     return f"""Two moons (noise 0.1, centred as ebmkit's), {N_TRAIN} training and {N_TEST} test
 points, MLP 2 -> 128 -> 128 -> 1 with SiLU. ebmkit 0.16.0 (torch 2.13.0 CPU, 1 thread, its own
 virtual environment) runs {STEPS} steps of each method with batch {BATCH} and Adam {LR:g},
@@ -658,7 +665,7 @@ MMD^2 (bandwidth 0.3) and Frechet distance between the {N_TEST} test points and 
 draws from each final model's grid density.
 
 ebmkit's runs (the time each run's results were stored: the end of the benchmark run
-for those run in it, the cached date for CD and PCD under `--quick`): {dates}.
+for those run in it, the cached date for CD and PCD under `--quick`): {dates}.{missing}
 
 {times}
 

@@ -133,3 +133,20 @@ def test_a_first_fit_compiles_its_chunk_and_two_small_programs():
         ne.fit(ENERGY, PARAMS, data, ne.exact_score_matching(), key=jax.random.key(3),
                optimizer=optax.sgd(7.77e-4), num_steps=6, batch_size=11, progress_bar=False)
     assert len(compiles) == 3, f"{len(compiles)} programs compiled"
+
+
+@pytest.mark.parametrize("name, programs, rows", [("nce", 4, 78), ("fce", 5, 79), ("pcd", 4, 80)])
+def test_an_objective_whose_init_computes_adds_only_its_own_programs(name, programs, rows):
+    """Past the three programs every ``fit`` compiles, NCE adds its starting-``log Z``
+    estimate, FCE its own estimate and two small eager operations, and PCD one program for
+    its box and empty buffer (built eagerly, they compiled six). A data size no other test
+    uses; at most, since a small eager operation another test ran is already compiled."""
+    make, energy_fn, params, _ = CASES[name]
+    data = jax.random.normal(jax.random.key(5), (rows, 2))
+    jax.block_until_ready(data)
+    objective = make()
+    with count_compiles() as compiles:
+        ne.fit(energy_fn, params, data, objective, key=jax.random.key(3),
+               optimizer=optax.sgd(1e-4 * rows), num_steps=6, batch_size=11,
+               progress_bar=False)
+    assert len(compiles) <= programs, f"{name}: {len(compiles)} programs compiled"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -57,6 +58,17 @@ class PCDState(NamedTuple):
     buffer: ReplayBuffer
     reinit_low: Array
     reinit_high: Array
+
+
+@partial(jax.jit, static_argnames=("capacity", "margin"))
+def _pcd_start(batch: Array, capacity: int, margin: float) -> PCDState:
+    """An empty buffer and the reinit box: ``batch``'s bounding box widened by ``margin``
+    times its width on each side (one compiled program: run eagerly, each of these small
+    operations compiled a program of its own, about 0.13 s in a new process)."""
+    lo, hi = jnp.min(batch, 0), jnp.max(batch, 0)
+    width = hi - lo
+    return PCDState(buffer_init(capacity, batch.shape[1:], batch.dtype),
+                    lo - margin * width, hi + margin * width)
 
 
 class ChainStats(NamedTuple):
@@ -345,10 +357,7 @@ class _PCD:
                 f"batches of {batch.shape[0]}"
             )
         _init_check(energy_fn, params, batch, "persistent_contrastive_divergence")
-        lo, hi = jnp.min(batch, 0), jnp.max(batch, 0)
-        width = hi - lo
-        state = PCDState(buffer_init(self.capacity, batch.shape[1:], batch.dtype),
-                         lo - self.box_margin * width, hi + self.box_margin * width)
+        state = _pcd_start(batch, self.capacity, self.box_margin)
         n = batch.shape[0]
         out = jax.eval_shape(lambda k: self.draw_fresh(state, batch, k, n), key)
         if tuple(out.shape) != batch.shape:
