@@ -39,7 +39,8 @@ RESULT = ROOT / "benchmarks" / "results" / "ttq_settings.json"
 
 def candidates(method: str, train) -> dict[str, tuple]:
     """``label -> (objective, optimizer, steps)`` for ``method``; the first is the setting
-    the benchmark used until 2026-12-01, the fourth the one it uses since."""
+    the benchmark used until 2026-12-01 (NCE and NCSN: the fourth is the one it uses
+    since)."""
     mean, std = train.mean(0), train.std(0)
     if method == "NCE":
         def nce(scale):
@@ -57,7 +58,13 @@ def candidates(method: str, train) -> dict[str, tuple]:
                                                            n + 200)
                 for lr, lo, n in ((5e-3, 5e-4, 1500), (1e-2, 5e-4, 1000), (2e-2, 5e-4, 600),
                                   (1e-2, 1e-3, 400), (2e-2, 1e-3, 300), (5e-3, 5e-4, 300))}
-    raise SystemExit(f"no candidates for {method!r}: NCE or NCSN")
+    if method == "sliced SM":
+        obj = ebm.sliced_score_matching(variance_reduction=True)
+        return {f"Adam {lr:g} cosine to {lr / 100:g} over {n}": (obj,
+                t._adam(lr, 1.0, lr / 100, n), n + 200)
+                for lr, n in ((8e-3, 800), (1e-2, 500), (1.5e-2, 600), (1.5e-2, 400),
+                              (2e-2, 500), (3e-2, 400))}
+    raise SystemExit(f"no candidates for {method!r}: NCE, NCSN or sliced SM")
 
 
 def steps_to_target(curve: list[tuple[int, float]], target: float) -> int | None:
@@ -110,7 +117,7 @@ def main(method: str, every: int, seeds: tuple[int, ...] = (1,),
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--method", required=True, choices=("NCE", "NCSN"))
+    ap.add_argument("--method", required=True, choices=("NCE", "NCSN", "sliced SM"))
     ap.add_argument("--every", type=int, default=100)
     ap.add_argument("--seeds", default="1", help="comma-separated fit keys (the benchmark's: 1)")
     ap.add_argument("--only", help="settings whose label contains this text")
