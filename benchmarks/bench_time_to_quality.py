@@ -622,7 +622,7 @@ def page(rows: list[dict], kit: dict, fig: str | None, load: str = "not recorded
             f"our test LL ({r['ours_final_ll']:.3f} at the end) did not reach and hold the "
             f"target {r['target_ll']:.3f} within our {r['ours_s']:.1f} s"
             if r.get("ours_time_to_quality_s") is None
-            else f"{_strict(r):.2f}x ebmkit's time (our {r['ours_time_to_quality_s']:.1f} s "
+            else f"{_strict(r):.3f}x ebmkit's time (our {r['ours_time_to_quality_s']:.2f} s "
                  "wall), above the 0.2 target")
         for r in lose) or ("* nowhere in time to quality: every method reached and held "
                            "ebmkit's test log-likelihood target in <= 0.2x its time by all "
