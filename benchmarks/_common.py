@@ -78,7 +78,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def write_results(name: str, title: str, data: Any, markdown_body: str, *,
                   measured: str | None = None, rebuilt_by: str | None = None,
-                  quick_means: str = "a smoke run: small sizes, few repeats") -> None:
+                  quick_means: str = "a smoke run: small sizes, few repeats",
+                  command: str | None = None) -> None:
     """Write ``benchmarks/results/<name>.json`` and ``docs/benchmarks/<name>.md``.
 
     On an accelerator (JAX's default backend is not the CPU) the files are
@@ -87,11 +88,12 @@ def write_results(name: str, title: str, data: Any, markdown_body: str, *,
     ``measured`` (the stored date) and ``rebuilt_by`` (the command) are for a page rebuilt
     from stored results without measuring: the page keeps the measurement's date.
     ``quick_means`` says in the page's header what ``--quick`` left out of this run.
+    ``command``: the command that measured, where it is not ``run.py --only <name>``.
     """
     RESULTS.mkdir(parents=True, exist_ok=True)
     DOCS.mkdir(parents=True, exist_ok=True)
     device = accelerator()
-    command = f"python benchmarks/run.py --only {name}"
+    override, command = command, f"python benchmarks/run.py --only {name}"
     if device is not None:
         name, title = f"{name}_{device}", f"{title} ({device.upper()})"
         command += f" (on a machine whose JAX backend is {device})"
@@ -101,7 +103,10 @@ def write_results(name: str, title: str, data: Any, markdown_body: str, *,
     )
     quick = isinstance(data, dict) and bool(data.get("quick"))
     command += " --quick" if quick else ""
-    by = f"`{command}` ({quick_means})" if quick else f"`{command}` (part of `make bench`)"
+    if override is not None:
+        by = f"`{override}`"
+    else:
+        by = f"`{command}` ({quick_means})" if quick else f"`{command}` (part of `make bench`)"
     if rebuilt_by:
         stamp += f" (page rebuilt by `{rebuilt_by}`)"
     (DOCS / f"{name}.md").write_text(

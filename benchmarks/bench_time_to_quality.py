@@ -418,10 +418,18 @@ def main(quick: bool = False, rerun_ebmkit: bool = False) -> None:
     fig = figure(curves, {r["method"]: r["target_ll"] for r in rows}, _deadlines(rows))
     load = f"{load0:.1f}/{os.getloadavg()[0]:.1f} (this run)"
     write_results("time_to_quality", TITLE,
-                  {"quick": quick, "ebmkit_config": cfg, "ebmkit": kit_store, "rows": rows,
-                   "curves": curves, "cpu_curves": cpu_curves, "load": load},
+                  {"quick": quick, "rerun_ebmkit": rerun_ebmkit, "ebmkit_config": cfg,
+                   "ebmkit": kit_store, "rows": rows, "curves": curves,
+                   "cpu_curves": cpu_curves, "load": load},
                   page(rows, kit_store, fig, load),
-                  quick_means=QUICK_MEANS)
+                  quick_means=QUICK_MEANS, command=_command(quick, rerun_ebmkit))
+
+
+def _command(quick: bool, rerun_ebmkit: bool) -> str | None:
+    """The command that measured, where ``write_results``'s default would misname it."""
+    if rerun_ebmkit:
+        return "python benchmarks/bench_time_to_quality.py --rerun-ebmkit"
+    return None
 
 
 def figure(curves: dict, targets: dict[str, float],
@@ -449,7 +457,8 @@ def figure(curves: dict, targets: dict[str, float],
         if m in targets:
             ax.axhline(targets[m], color="gray", lw=0.8, ls=":", label="target")
         if deadlines and deadlines.get(m):
-            ax.axvline(deadlines[m], color="tab:red", lw=0.8, ls=":", label="0.2 x ebmkit")
+            ax.axvline(deadlines[m], color="tab:red", lw=0.8, ls=":",
+                       label="0.2 x ebmkit's shortest time")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(m)
@@ -594,7 +603,8 @@ def page(rows: list[dict], kit: dict, fig: str | None, load: str = "not recorded
           f(r.get("issue_idle_s", ISSUE_IDLE_S.get(r["method"]))),
           f"{f(r.get('ours_time_to_quality_s'))} / {f(r.get('ours_cpu_time_to_quality_s'))}",
           ", ".join(f(v, "{:.3f}") for v in _ratios(r).values()),
-          "missed" if _strict(r) is None or _strict(r) > 0.2 else f"met ({_strict(r):.3f})"]
+          "missed (not held)" if _strict(r) is None
+          else f"{'missed' if _strict(r) > 0.2 else 'met'} ({_strict(r):.3f})"]
          for r in rows])
     quality = markdown_table(
         ["method", "ebmkit grid LL here", "ebmkit AIS bracket (published)", "ours grid LL",
@@ -664,8 +674,10 @@ of the model's grid density),
 MMD^2 (bandwidth 0.3) and Frechet distance between the {N_TEST} test points and {N_TEST}
 draws from each final model's grid density.
 
-ebmkit's runs (the time each run's results were stored: the end of the benchmark run
-for those run in it, the cached date for CD and PCD under `--quick`): {dates}.{missing}
+ebmkit's runs (the time each run's results were stored: the end of the benchmark run for
+those run in it; ebmkit's CD and PCD are reused from the cache whenever their settings are
+unchanged, under `make bench` too, and run again only by `python
+benchmarks/bench_time_to_quality.py --rerun-ebmkit`): {dates}.{missing}
 
 {times}
 
@@ -750,7 +762,8 @@ def rescore() -> None:
                   page(data["rows"], data["ebmkit"], fig, data.get("load", "not recorded")),
                   measured=stored["date"],
                   rebuilt_by="python benchmarks/bench_time_to_quality.py --rescore",
-                  quick_means=QUICK_MEANS)
+                  quick_means=QUICK_MEANS,
+                  command=_command(data.get("quick", False), data.get("rerun_ebmkit", False)))
 
 
 def _score(row: dict, curve: list, cpu_curve: list | None = None) -> None:

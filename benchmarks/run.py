@@ -2,8 +2,9 @@
 
 Each module exposes ``main(quick: bool = False) -> None`` and writes its results with
 :func:`_common.write_results` to ``benchmarks/results/<name>.json`` and
-``docs/benchmarks/<name>.md`` (shown in the docs). Ratios are measured side by side in one
-process, so they survive noisy shared machines; absolute times are reported only for context.
+``docs/benchmarks/<name>.md`` (shown in the docs). Ratios are measured side by side in the
+same run, so they survive noisy shared machines; absolute times are reported only for context.
+The studies in ``benchmarks/studies/`` are run by their own commands, not from here.
 
 Usage: ``python benchmarks/run.py [--quick] [--only NAME ...]``.
 """
