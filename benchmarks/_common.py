@@ -145,6 +145,14 @@ def pairs_covering(objectives: Sequence[str], study: str = "fit_steady_pairs") -
         else []
 
 
+def pairs_worst(rows: Sequence[dict], ratio: str, limit: float) -> tuple[dict, list[str]]:
+    """The row of a pairs study with the largest median of ``ratio``, and the objectives
+    whose 95% intervals reach past ``limit`` (how the scorecard and the fit_overhead page
+    read a study)."""
+    worst = max(rows, key=lambda r: r[ratio]["median"])
+    return worst, [r["objective"] for r in rows if r[ratio]["ci95"][1] > limit]
+
+
 def check_flags(argv: Sequence[str], flags: Sequence[str], options: Sequence[str] = ()
                 ) -> None:
     """Exit naming every command-line argument that is neither one of ``flags`` (e.g.

@@ -42,6 +42,7 @@ from _common import (  # noqa: E402
     check_flags,
     markdown_table,
     pairs_covering,
+    pairs_worst,
     study_clock,
     write_results,
 )
@@ -455,9 +456,8 @@ def _study_verdict(rows: list[dict], study: str, ratio: str, limit: float, title
     got = pairs_covering([r["objective"] for r in rows], study)
     if not got:
         return ""
-    worst = max(got, key=lambda r: r[ratio]["median"])
+    worst, above = pairs_worst(got, ratio, limit)
     fit = worst[ratio]
-    above = [r["objective"] for r in got if r[ratio]["ci95"][1] > limit]
     return (f"\n\n**{title}** (the estimator the scorecard judges the {target} by, on the "
             f"median, since it covers every objective; *{section}* below): worst median "
             f"{fit['median']:.3f} ({worst['objective']}, 95% CI [{fit['ci95'][0]:.3f}, "

@@ -422,10 +422,10 @@ def main(quick: bool = False, rerun_ebmkit: bool = False) -> None:
                    "ebmkit": kit_store, "rows": rows, "curves": curves,
                    "cpu_curves": cpu_curves, "load": load},
                   page(rows, kit_store, fig, load),
-                  quick_means=QUICK_MEANS, command=_command(quick, rerun_ebmkit))
+                  quick_means=QUICK_MEANS, command=_command(rerun_ebmkit))
 
 
-def _command(quick: bool, rerun_ebmkit: bool) -> str | None:
+def _command(rerun_ebmkit: bool) -> str | None:
     """The command that measured, where ``write_results``'s default would misname it."""
     if rerun_ebmkit:
         return "python benchmarks/bench_time_to_quality.py --rerun-ebmkit"
@@ -763,7 +763,7 @@ def rescore() -> None:
                   measured=stored["date"],
                   rebuilt_by="python benchmarks/bench_time_to_quality.py --rescore",
                   quick_means=QUICK_MEANS,
-                  command=_command(data.get("quick", False), data.get("rerun_ebmkit", False)))
+                  command=_command(data.get("rerun_ebmkit", False)))
 
 
 def _score(row: dict, curve: list, cpu_curve: list | None = None) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import pairs_covering, study_clock
+from _common import pairs_covering, pairs_worst, study_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -67,9 +67,8 @@ def _from_pairs(study: list[dict], table_row: tuple, *, ratio: str, label: str,
     ``how`` what one round is, ``table`` how the fit_overhead table measures the same ratio.
     """
     what, limit, v, who, page = table_row
-    worst = max(study, key=lambda r: r[ratio]["median"])
+    worst, above = pairs_worst(study, ratio, limit)
     fit = worst[ratio]
-    above = [r["objective"] for r in study if r[ratio]["ci95"][1] > limit]
     note = (f"{worst['objective']}: median {fit['median']:.3f}, 95% CI "
             f"[{fit['ci95'][0]:.3f}, {fit['ci95'][1]:.3f}], {worst['rounds']} rounds of "
             f"{how}, all {len(study)} objectives; "

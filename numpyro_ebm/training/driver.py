@@ -97,7 +97,8 @@ def _run_keys_of(base_key: Array, legacy: bool) -> _RunKeys:
     return _RunKeys(*(user_key(k, legacy) for k in (init, loss, validation, result)))
 
 
-# compiled once: only a resumed run (whose base key is the checkpoint's) needs it
+# the run's keys alone: for a resumed run (the checkpoint's key) and a run on a mesh (the
+# key placed on it); a fresh run gets them from ``_init_batch``
 _run_keys = jax.jit(_run_keys_of, static_argnames=("legacy",))
 
 
