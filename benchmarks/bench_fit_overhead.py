@@ -309,13 +309,14 @@ is rerun under the per-step guard (which selects between old and new state at ev
 that is what the guard cost before, about 10-20% per step on NCE).
 
 Per run (the current state, 2026-12-01): `fit` compiles its chunk loop (a `while_loop` with
-per-step records and the epoch shuffle), one start-up program (every key the run draws
-outside the chunk, and the rows for `objective.init`, drawn by `jax.random`: its threefry
-hashes are about 0.3 s of that program's compilation in a new process) and
-`optimizer.init`; `tests/test_fit_compiles.py` holds a first exact-SM `fit` to these three
-programs. Objectives whose `init` does work add programs of their own: NCE and FCE their
-starting-`log Z` program, PCD one program for its box and empty buffer (six eager
-operations until 2026-12-01); `tests/test_fit_compiles.py` bounds these counts.
+per-step records and the epoch shuffle; it also returns the run's keys) and
+`optimizer.init`; `tests/test_fit_compiles.py` holds a first exact-SM `fit` to these two
+programs. Objectives whose `init` returns arrays add a start-up program (the keys, and the
+rows for `objective.init`, drawn by `jax.random`: its threefry hashes are about 0.3 s of
+that program's compilation in a new process; score matching skipped it from 2026-12-01)
+and programs of their own: NCE and FCE their starting-`log Z` program, PCD one program for
+its box and empty buffer (six eager operations until 2026-12-01);
+`tests/test_fit_compiles.py` bounds these counts.
 An energy that needs a context the objective supplies (the noise level of multi-sigma DSM)
 is checked by tracing the objective's loss once, abstractly (the whole step until
 2026-12-01: 0.5 s for NCSN, now 0.15 s). The rest of the fixed cost is tracing and Python set-up
@@ -429,7 +430,8 @@ processes per round, back to back in alternating order, one running the plain lo
 after imports, data and the backend's start-up, which both pay alike), and takes the median
 of the rounds' fit/plain ratios with a distribution-free 95% interval (binomial: rounds are
 separate processes). *fit - plain*: the difference of the median run times, which is
-`fit`'s fixed cost (the start-up program, `optimizer.init`, tracing the chunk) plus its
+`fit`'s fixed cost (`optimizer.init`, tracing the chunk, a start-up program for objectives
+whose `init` returns arrays) plus its
 per-step cost times the steps. It is negative where `fit`'s steps were faster than the
 plain loop's by more than the fixed cost (`fit` slices a reordered copy of the data where
 the plain loop gathers rows at random indices, which is slower for some objectives; see the
@@ -670,9 +672,10 @@ def _losses(rows: list[dict]) -> str:
         out.append("compilation: " + ", ".join(
             f"{r['objective']} ({r['fit_compile_s_wall']:.2f} s against "
             f"{r['plain_compile_s_wall']:.2f} s)" for r in compile_more)
-            + ": `fit` compiles its chunk loop, its start-up program, the optimizer's "
-            "init and whatever the objective's init computes; the plain loop compiles one "
-            "scan")
+            + ": `fit` compiles its chunk loop, the optimizer's init and, for objectives "
+            "whose init returns arrays, a start-up program and whatever that init computes "
+            "(the rows were measured before 2026-12-01, when every objective had the "
+            "start-up program); the plain loop compiles one scan")
     text = "; ".join(out)
     return ("**Where we lose (this run).** " + text[0].upper() + text[1:] + "."
             if out else "**Where we lose (this run).** Nowhere in wall time.")

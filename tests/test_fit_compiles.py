@@ -121,18 +121,38 @@ def test_optimizers_built_apart_but_equal_compile_once():
     assert not jnp.array_equal(other.params["precision"], first.params["precision"])
 
 
-def test_a_first_fit_compiles_its_chunk_and_two_small_programs():
-    """``fit``'s fixed cost in a new process: the chunk, one start-up program (the run's
-    keys and the rows for ``objective.init``) and ``optimizer.init``; nothing eager (each
-    eager op compiles a program of its own on first use; docs/benchmarks/fit_overhead.md).
-    Data of a shape and an optimizer (optimizers are equal by value) no other test uses, so
-    nothing is cached."""
+def test_a_first_fit_compiles_its_chunk_and_optimizer_init_only():
+    """``fit``'s fixed cost in a new process for an objective without extras or state
+    (score matching): the chunk and ``optimizer.init``. No rows are drawn for
+    ``objective.init`` and the run's keys come out of the chunk, so no start-up program;
+    nothing eager (each eager op compiles a program of its own on first use;
+    docs/benchmarks/fit_overhead.md). Data of a shape and an optimizer (optimizers are equal
+    by value) no other test uses, so nothing is cached."""
     data = jax.random.normal(jax.random.key(5), (77, 2))
     jax.block_until_ready(data)
     with count_compiles() as compiles:
         ne.fit(ENERGY, PARAMS, data, ne.exact_score_matching(), key=jax.random.key(3),
                optimizer=optax.sgd(7.77e-4), num_steps=6, batch_size=11, progress_bar=False)
-    assert len(compiles) == 3, f"{len(compiles)} programs compiled"
+    assert len(compiles) == 2, f"{len(compiles)} programs compiled"
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_the_run_keys_from_the_chunk_are_the_ones_derived_from_the_key(legacy, tmp_path):
+    """The keys ``fit`` takes from its first chunk (score matching draws no start-up rows)
+    are the run's ``step_keys``: ``FitResult.key`` is the fifth, in the kind given. A resume
+    at the last step runs no chunk and derives the same key itself."""
+    data = jax.random.normal(jax.random.key(5), (40, 2))
+    key = jax.random.PRNGKey(3) if legacy else jax.random.key(3)
+    typed = jax.random.wrap_key_data(key) if legacy else key
+    expected = jax.random.key_data(jax.random.split(typed, 5)[4])
+    kw = dict(optimizer=optax.sgd(1e-3), batch_size=8, num_steps=3, progress_bar=False)
+    ckpt = tmp_path / "run.npz"
+    res = ne.fit(ENERGY, PARAMS, data, ne.exact_score_matching(), key=key,
+                 checkpoint_path=ckpt, **kw)
+    again = ne.fit(ENERGY, PARAMS, data, ne.exact_score_matching(), resume_from=ckpt, **kw)
+    assert again.step == res.step == 3
+    for r in (res, again):
+        assert jnp.array_equal(expected, r.key if legacy else jax.random.key_data(r.key))
 
 
 @pytest.mark.parametrize("name, programs, rows", [("nce", 4, 78), ("fce", 5, 79), ("pcd", 4, 80)])

@@ -46,7 +46,10 @@ class ChunkResult(NamedTuple):
     """What :func:`run_chunk` returns (device arrays).
 
     ``records`` maps ``"step"``, ``"loss"``, ``"skipped"`` and each metric to an array of
-    ``length`` entries, of which the first ``count`` were run.
+    ``length`` entries, of which the first ``count`` were run. ``run_keys`` are the
+    run's :func:`step_keys` in the kind the objective receives: ``fit`` takes the keys it
+    needs outside the chunk from here (a separate program to derive them would cost a
+    compilation).
     """
 
     state: TrainState
@@ -54,6 +57,7 @@ class ChunkResult(NamedTuple):
     halted: Array  # bool: stopped on a bad step
     count: Array  # int: steps run in this chunk
     records: dict[str, Array]
+    run_keys: tuple[Array, ...]  # step_keys(state.key), each through user_key
 
 
 def user_key(key: Array, legacy: bool) -> Array:
@@ -133,7 +137,8 @@ def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Arra
     """
     n = jax.tree.leaves(data)[0].shape[0]
     per_epoch = n // batch_size
-    shuffle_key, loss_key = step_keys(state.key)[:2]
+    run_keys = step_keys(state.key)
+    shuffle_key, loss_key = run_keys[:2]
     has_health = step_fn.objective.is_healthy is not None
     # the epoch's order is carried as a reordered copy of the data (small data sets) or as
     # the permutation itself; shapes are static, so this is decided when tracing
@@ -185,7 +190,8 @@ def _chunk_loop(update, state: TrainState, prev: PyTree, data: PyTree, num: Arra
 
     init = (jnp.int32(0), state, prev, order0, jnp.asarray(False), records)
     count, state, prev, _, halted, records = jax.lax.while_loop(cond, body, init)
-    return ChunkResult(state, prev, halted, count, records)
+    return ChunkResult(state, prev, halted, count, records,
+                       tuple(user_key(k, legacy) for k in run_keys))
 
 
 @partial(jax.jit, static_argnames=("step_fn", "length", "batch_size", "mode", "max_skips",

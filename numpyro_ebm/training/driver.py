@@ -91,14 +91,18 @@ class _RunKeys(NamedTuple):
     validation: Array  # every evaluation's
     result: Array  # FitResult.key: for whatever the user does next
 
+    @classmethod
+    def of(cls, keys: tuple[Array, ...]) -> _RunKeys:
+        """From the run's ``step_keys`` (already in the user's kind)."""
+        _, loss, init, validation, result = keys
+        return cls(init, loss, validation, result)
+
 
 def _run_keys_of(base_key: Array, legacy: bool) -> _RunKeys:
-    _, loss, init, validation, result = step_keys(base_key)
-    return _RunKeys(*(user_key(k, legacy) for k in (init, loss, validation, result)))
+    return _RunKeys.of(tuple(user_key(k, legacy) for k in step_keys(base_key)))
 
 
-# the run's keys alone: for a resumed run (the checkpoint's key) and a run on a mesh (the
-# key placed on it); a fresh run gets them from ``_init_batch``
+# the run's keys alone: for a run in which no chunk ran (each chunk returns them)
 _run_keys = jax.jit(_run_keys_of, static_argnames=("legacy",))
 
 
@@ -122,25 +126,65 @@ def _init_batch(base_key: Array, data: PyTree, batch_size: int, legacy: bool
     return batch, keys
 
 
+def _abstract_batch(data: PyTree, batch_size: int) -> PyTree:
+    """The shapes and dtypes of one batch of ``data``."""
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct((batch_size,) + a.shape[1:], a.dtype),
+                        data)
+
+
+def _stateless_init(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
+                    legacy: bool) -> tuple[PyTree, PyTree] | None:
+    """``objective.init``'s ``(extras, state)`` when they hold no arrays (score matching),
+    found from shapes alone; else (or if that fails) ``None``.
+
+    The values of the batch and key cannot matter to an output without arrays, so no rows
+    are drawn: drawing them is a separately compiled program (about 0.3 s of a first ``fit``
+    on a 2-core CPU, ``jax_log_compiles``).
+    """
+    def init(key, p, batch):
+        return step_fn.objective.init(key, step_fn.energy_fn, p, batch)
+
+    try:
+        key = jax.eval_shape(partial(_run_keys_of, legacy=legacy), base_key).init
+        out = jax.eval_shape(init, key, params, _abstract_batch(cfg.data, cfg.batch_size))
+    except Exception:  # reported by the concrete path, with the energy's error first
+        return None
+    return None if jax.tree.leaves(out) else out
+
+
 def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
                    legacy: bool, extras: PyTree, objective_state: PyTree
-                   ) -> tuple[TrainState, _RunKeys]:
+                   ) -> tuple[TrainState, _RunKeys | None]:
     """``init_train_state`` on a random batch, and the run's keys; energy errors are
     reported first.
+
+    When ``objective.init`` is not needed (given, or without arrays), no batch is drawn and
+    the keys are ``None``: the first chunk returns them.
 
     An energy that fails on one event may still be right if the objective supplies its
     context (e.g. a noise level): then the objective's loss must trace on one batch.
     """
-    first, keys = _init_batch(base_key, cfg.data, cfg.batch_size, legacy)
     energy_err = energy_check_error(step_fn.energy_fn, params, cfg.data)
+    if extras is None or objective_state is None:
+        start = _stateless_init(step_fn, params, cfg, base_key, legacy)
+        if start is not None:  # nothing drawn: the rows' shapes stand in for them
+            extras = start[0] if extras is None else extras
+            objective_state = start[1] if objective_state is None else objective_state
+    keys: _RunKeys | None = None
+    if extras is not None and objective_state is not None:
+        first, init_key = _abstract_batch(cfg.data, cfg.batch_size), base_key
+        loss_key = jax.eval_shape(partial(_run_keys_of, legacy=legacy), base_key).loss
+    else:
+        first, keys = _init_batch(base_key, cfg.data, cfg.batch_size, legacy)
+        init_key, loss_key = keys.init, keys.loss
     try:
         state = init_train_state(step_fn.energy_fn, params, step_fn.objective, step_fn.optimizer,
-                                 keys.init, first, extras=extras,
+                                 init_key, first, extras=extras,
                                  objective_state=objective_state)
         if energy_err is not None:
             # the loss alone: its gradient and the update cannot fail where it does not
             jax.eval_shape(step_fn._loss, state.trainable, state.objective_state, first,
-                           keys.loss)
+                           loss_key)
     except Exception:
         if energy_err is not None:
             raise energy_err from None
@@ -287,8 +331,10 @@ def _run_one_chunk(step_fn: TrainStep, state: TrainState, rollback: _Rollback,
 
 
 def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConfig,
-           legacy: bool, val_key: Array, mesh: Mesh | None = None) -> tuple[TrainState, str]:
-    """The host loop: chunks until done, halted or interrupted; ``(state, reason)``."""
+           legacy: bool, keys: _RunKeys | None, mesh: Mesh | None = None
+           ) -> tuple[TrainState, str, _RunKeys]:
+    """The host loop: chunks until done, halted or interrupted; ``(state, reason, keys)``.
+    ``keys=None``: the run's keys are taken from its first chunk."""
     def save():
         if cfg.checkpoint_path is None:  # same on every process: no one enters the gather
             return
@@ -313,7 +359,8 @@ def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConf
             out, new_rollback, seconds = _run_one_chunk(step_fn, state, rollback, cfg, legacy,
                                                         num, guard, mesh)
             size = pacing.next_size(cfg.steps_per_chunk, size, num, seconds)
-            chunk = _finish_chunk(step_fn, out, cfg, val_key)
+            keys = _RunKeys.of(out.run_keys) if keys is None else keys
+            chunk = _finish_chunk(step_fn, out, cfg, keys.validation)
             # the chunk is complete and validated: commit it
             state, rollback, halted = chunk.state, new_rollback, chunk.halted
             guard = int(state.num_skipped) > skipped
@@ -330,7 +377,7 @@ def _train(step_fn: TrainStep, state: TrainState, history: History, cfg: FitConf
         save()
     finally:
         bar.close()
-    return state, reason
+    return state, reason, _run_keys(state.key, legacy) if keys is None else keys
 
 
 # long only because of its signature (22 keyword arguments, each documented below); the
@@ -490,9 +537,9 @@ def fit(
         state = place_state(state, mesh)
         cfg = cfg._replace(data=place_data(cfg.data, mesh),
                            validation_data=place_data(cfg.validation_data, mesh))
-    if resume_from is not None or mesh is not None:  # the checkpoint's key, or on the mesh
-        keys = _run_keys(state.key, legacy)
-    state, reason = _train(step_fn, state, history, cfg, legacy, keys.validation, mesh)
+    if resume_from is not None or mesh is not None:
+        keys = None  # the chunk's: from the checkpoint's key, or placed on the mesh
+    state, reason, keys = _train(step_fn, state, history, cfg, legacy, keys, mesh)
     best = cfg.validation_data is not None and int(state.best_step) >= 0
     return FitResult(
         params=state.params, extras=state.extras, objective_state=state.objective_state,
