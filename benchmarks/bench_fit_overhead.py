@@ -319,10 +319,11 @@ its box and empty buffer (six eager operations until 2026-12-01);
 `tests/test_fit_compiles.py` bounds these counts.
 An energy that needs a context the objective supplies (the noise level of multi-sigma DSM)
 is checked by tracing the objective's loss once, abstractly (the whole step until
-2026-12-01: 0.5 s for NCSN, now 0.15 s). The rest of the fixed cost is tracing and Python set-up
-(argument checks, which read the data once, `objective.init`, the energy check, tracing the
-chunk, which traces one step once: its record shapes come from the trace the loop body
-reuses). {_fixed_cost(rows)}
+2026-12-01: 0.5 s for NCSN, then 0.15 s; since, the step's gradient reuses that trace, as
+the loss is a jitted function inlined into the chunk). The rest of the fixed cost is
+tracing and Python set-up (argument checks, which read the data once, `objective.init`,
+the energy check, tracing the chunk, which traces one step once: its record shapes come
+from the trace the loop body reuses). {_fixed_cost(rows)}
 Besides compilation, the columns hold whatever else differs between a cold and a warm run
 (`jax_log_compiles` shows XLA's own share). It is a fixed cost: at {t_run} steps it is a
 smaller share of the run than at fewer steps. Merging the start-up programs into one

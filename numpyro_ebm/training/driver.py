@@ -32,7 +32,7 @@ from .evaluation import Validation, evaluate, record_validation
 from .parallel import check_mesh, host_state, is_writer, place_data, place_state
 from .progress import History, progress_bar
 from .state import TrainState, as_typed_key, init_train_state
-from .step import TrainStep, make_train_step
+from .step import TrainStep, _traced_loss, make_train_step
 
 __all__ = ["fit", "FitResult"]
 
@@ -183,8 +183,8 @@ def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key:
                                  objective_state=objective_state)
         if energy_err is not None:
             # the loss alone: its gradient and the update cannot fail where it does not
-            jax.eval_shape(step_fn._loss, state.trainable, state.objective_state, first,
-                           loss_key)
+            jax.eval_shape(_traced_loss, step_fn, state.trainable, state.objective_state,
+                           first, loss_key)
     except Exception:
         if energy_err is not None:
             raise energy_err from None

@@ -63,13 +63,20 @@ class TrainStep:
             The key ``objective.loss`` receives (typed or legacy, passed as given).
         """
         trainable = (state.params, state.extras)
-        (loss, (obj_state, metrics)), grads = jax.value_and_grad(self._loss, has_aux=True)(
-            trainable, state.objective_state, batch, key)
+        value_and_grad = jax.value_and_grad(_traced_loss, argnums=1, has_aux=True)
+        (loss, (obj_state, metrics)), grads = value_and_grad(
+            self, trainable, state.objective_state, batch, key)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, trainable)
         params, extras = optax.apply_updates(trainable, updates)
         new = state._replace(params=params, extras=extras, opt_state=opt_state,
                              objective_state=obj_state, step=state.step + 1)
         return new, {"loss": loss, **metrics}
+
+
+# the loss under jit (inlined when compiled, so no nested call): a check that traces it
+# abstractly first (``fit`` does, for an energy that needs the objective's context) leaves
+# a trace that the step's gradient reuses
+_traced_loss = jax.jit(TrainStep._loss, static_argnums=0, inline=True)
 
 
 def make_train_step(energy_fn: EnergyFn, objective: Objective,
