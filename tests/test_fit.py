@@ -172,6 +172,32 @@ def test_resume_continues_bit_for_bit(tmp_path, key):
         np.testing.assert_array_equal(straight.history[k], resumed.history[k])
 
 
+def test_resume_reads_the_checkpoint_into_shapes_without_running_init(tmp_path):
+    """A resumed ``fit`` builds the state it reads the checkpoint into abstractly:
+    ``objective.init`` sees only tracers (no rows drawn, nothing of it run or compiled), and
+    the run still continues bit for bit."""
+    seen = []
+
+    def init(key, energy_fn, params, batch):
+        seen.append(isinstance(batch, jax.core.Tracer))
+        return _init(key, energy_fn, params, batch)
+
+    objective = Objective(init, _noisy_mle, "noisy_mle_traced_init")
+    kw = dict(optimizer=SGD, batch_size=8, progress_bar=False)
+    straight = fit_fn(ENERGY, PARAMS0, DATA, objective, key=jax.random.key(4), num_steps=20,
+                      **kw)
+    ckpt = tmp_path / "run.npz"
+    fit_fn(ENERGY, PARAMS0, DATA, objective, key=jax.random.key(4), num_steps=10,
+           checkpoint_path=ckpt, **kw)
+    assert False in seen  # a fresh run computes init on drawn rows
+    seen.clear()
+    resumed = fit_fn(ENERGY, PARAMS0, DATA, objective, resume_from=ckpt, num_steps=20, **kw)
+    assert seen and all(seen), seen
+    _assert_trees_equal((straight.params, straight.extras, straight.opt_state),
+                        (resumed.params, resumed.extras, resumed.opt_state))
+    assert int(resumed.objective_state) == int(straight.objective_state) == 20
+
+
 def test_resume_with_another_structure_names_the_leaves(tmp_path):
     _run(num_steps=3, checkpoint_path=tmp_path / "c.npz")
     with pytest.raises(ValueError, match="opt_state"):

@@ -192,6 +192,32 @@ def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key:
     return state._replace(key=base_key), keys
 
 
+def _resume_template(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
+                     legacy: bool, extras: PyTree, objective_state: PyTree
+                     ) -> TrainState | None:
+    """The state a checkpoint is read into, from shapes alone: ``init_train_state`` under
+    ``jax.eval_shape``, so no rows are drawn and nothing of ``objective.init`` or
+    ``optimizer.init`` runs or compiles (the checkpoint replaces every leaf). ``None`` where
+    that fails: the concrete path then reports the error (an energy's first).
+    """
+    energy_err = energy_check_error(step_fn.energy_fn, params, cfg.data)
+
+    def build(p, init_key, batch):
+        return init_train_state(step_fn.energy_fn, p, step_fn.objective, step_fn.optimizer,
+                                init_key, batch, extras=extras, objective_state=objective_state)
+
+    try:
+        keys = jax.eval_shape(partial(_run_keys_of, legacy=legacy), base_key)
+        first = _abstract_batch(cfg.data, cfg.batch_size)
+        state = jax.eval_shape(build, params, keys.init, first)
+        if energy_err is not None:  # as in _initial_state
+            jax.eval_shape(_traced_loss, step_fn, state.trainable, state.objective_state,
+                           first, keys.loss)
+    except Exception:
+        return None
+    return state._replace(key=base_key)
+
+
 def _resume(path: str | os.PathLike, state: TrainState, key: Any, reseed: bool,
             extras: PyTree, objective_state: PyTree, batch_size: int
             ) -> tuple[TrainState, History, bool]:
@@ -522,8 +548,12 @@ def fit(
     mesh = check_mesh(mesh, cfg.batch_size)
     base_key, legacy = as_typed_key(jax.random.key(0) if key is None else key)
     step_fn = make_train_step(energy_fn, objective, cfg.optimizer)
-    state, keys = _initial_state(step_fn, params, cfg, base_key, legacy, extras,
-                                 objective_state)
+    keys: _RunKeys | None = None
+    state = None if resume_from is None else _resume_template(
+        step_fn, params, cfg, base_key, legacy, extras, objective_state)
+    if state is None:
+        state, keys = _initial_state(step_fn, params, cfg, base_key, legacy, extras,
+                                     objective_state)
     history = History()
     if resume_from is not None:
         state, history, was_legacy = _resume(resume_from, state, key, reseed, extras,
