@@ -313,7 +313,8 @@ per-step records and the epoch shuffle; it also returns the run's keys) and
 `optimizer.init`; `tests/test_fit_compiles.py` holds a first exact-SM `fit` to these two
 programs. Objectives whose `init` returns arrays add a start-up program (the keys, and the
 rows for `objective.init`, drawn by `jax.random`: its threefry hashes are about 0.3 s of
-that program's compilation in a new process; score matching skipped it from 2026-12-01)
+that program's compilation in a new process; from 2026-12-01 an objective whose `init`
+returns no arrays skips it: score matching, CD, energy discrepancy, CNCE)
 and programs of their own: NCE and FCE their starting-`log Z` program, PCD one program for
 its box and empty buffer (six eager operations until 2026-12-01);
 `tests/test_fit_compiles.py` bounds these counts.
@@ -431,9 +432,9 @@ processes per round, back to back in alternating order, one running the plain lo
 after imports, data and the backend's start-up, which both pay alike), and takes the median
 of the rounds' fit/plain ratios with a distribution-free 95% interval (binomial: rounds are
 separate processes). *fit - plain*: the difference of the median run times, which is
-`fit`'s fixed cost (`optimizer.init`, tracing the chunk, a start-up program for objectives
-whose `init` returns arrays) plus its
-per-step cost times the steps. It is negative where `fit`'s steps were faster than the
+`fit`'s fixed cost (`optimizer.init`, tracing the chunk and, when these rows were measured,
+before 2026-12-01, a start-up program for every objective) plus its per-step cost times the
+steps. It is negative where `fit`'s steps were faster than the
 plain loop's by more than the fixed cost (`fit` slices a reordered copy of the data where
 the plain loop gathers rows at random indices, which is slower for some objectives; see the
 batch-rows study; sliced SM read 0.96 in the back-to-back pairs) or where load slowed the

@@ -236,6 +236,22 @@ def test_fit_passes_the_noise_level_to_a_noise_conditional_energy():
                batch_size=32, progress_bar=False)
 
 
+def test_an_energy_without_the_level_fails_with_a_note_naming_data_and_context():
+    """Field report: a noise-conditional objective with an energy that takes no context
+    failed deep inside the chunk's trace with no word about the data or the context. The
+    loss is now traced abstractly before the chunk, and its error carries a note naming the
+    objective, the data's shape and ``context_dim``."""
+    energy, params = ne.mlp_energy(jax.random.key(0), 2, (8,))
+    x = TWO_MOONS.sample(jax.random.key(1), 48)
+    obj = ne.denoising_score_matching(sigmas=[1.0, 0.1], noise_conditional=True)
+    with pytest.raises(ValueError, match="3 features") as info:
+        ne.fit(energy, params, x, obj, key=KEY, num_steps=5, batch_size=16,
+               progress_bar=False)
+    note = " ".join(getattr(info.value, "__notes__", []))
+    assert "denoising_score_matching_conditional" in note and "(48, 2)" in note
+    assert "context_dim=1" in note
+
+
 def test_dsm_schedule_weights_each_level_by_sigma_squared():
     # every level is optimal at the same params, so the gradient tests above cannot see the
     # weighting; with the same draws a one-level schedule is exactly sigma^2 times plain DSM

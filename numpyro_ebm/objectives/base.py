@@ -7,7 +7,11 @@ An :class:`Objective` is a pair of pure functions plus a name, typed by the prot
   ``extras`` are *trainable* quantities the objective adds to the energy's params
   (NCE's log normaliser, FCE's flow parameters); ``state`` is *non-trainable* objective
   state carried between steps (a replay buffer, a step counter). Both are pytrees
-  (``()`` when empty).
+  (``()`` when empty). :func:`numpyro_ebm.fit` first traces ``init`` abstractly
+  (``jax.eval_shape``): when its output holds no arrays, ``init`` is never run on data,
+  and a resumed run reads the checkpoint into that abstract output; an ``init`` that
+  cannot be traced (Python ``float()`` of a value) is run on one batch of rows drawn at
+  random instead. So value checks belong in the factory or the loss, not in ``init``.
 * :class:`ObjectiveLoss` ``loss(energy_fn, params, extras, state, batch, key)
   -> (loss, (new_state, metrics))``: a scalar to *minimise* over ``(params, extras)``;
   ``metrics`` is a flat dict of scalars recorded in the history. It must be pure and

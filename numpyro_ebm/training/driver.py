@@ -32,7 +32,7 @@ from .evaluation import Validation, evaluate, record_validation
 from .parallel import check_mesh, host_state, is_writer, place_data, place_state
 from .progress import History, progress_bar
 from .state import TrainState, as_typed_key, init_train_state
-from .step import TrainStep, _traced_loss, make_train_step
+from .step import TrainStep, make_train_step
 
 __all__ = ["fit", "FitResult"]
 
@@ -181,15 +181,34 @@ def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key:
         state = init_train_state(step_fn.energy_fn, params, step_fn.objective, step_fn.optimizer,
                                  init_key, first, extras=extras,
                                  objective_state=objective_state)
-        if energy_err is not None:
-            # the loss alone: its gradient and the update cannot fail where it does not
-            jax.eval_shape(_traced_loss, step_fn, state.trainable, state.objective_state,
-                           first, loss_key)
     except Exception:
         if energy_err is not None:
             raise energy_err from None
         raise
+    _check_loss(step_fn, state, first, loss_key, cfg.data, energy_err)
     return state._replace(key=base_key), keys
+
+
+def _check_loss(step_fn: TrainStep, state: TrainState, batch: PyTree, loss_key: Any,
+                data: PyTree, energy_err: Exception | None) -> None:
+    """Trace the objective's loss on one batch, abstractly, before the chunk compiles; its
+    gradient and the update cannot fail where it does not. The trace is not wasted: the
+    chunk's step reuses it (:meth:`TrainStep.trace_loss`). A failure is reported as the
+    energy's error when the energy failed on one event, else with a note naming the data.
+    """
+    try:
+        step_fn.trace_loss(state.trainable, state.objective_state, batch, loss_key)
+    except Exception as err:
+        if energy_err is not None:
+            raise energy_err from None
+        shape = tuple(jax.tree.leaves(data)[0].shape)
+        err.add_note(
+            f"(raised while fit traced objective {step_fn.objective.name!r}'s loss on a batch "
+            f"of data of shape {shape}; objectives that supply a context call "
+            "energy_fn(params, x, context): denoising_score_matching(noise_conditional=True) "
+            "passes the noise level sigma, so the energy needs a context input, e.g. "
+            "mlp_energy(..., context_dim=1))")
+        raise
 
 
 def _resume_template(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
@@ -210,11 +229,9 @@ def _resume_template(step_fn: TrainStep, params: Params, cfg: FitConfig, base_ke
         keys = jax.eval_shape(partial(_run_keys_of, legacy=legacy), base_key)
         first = _abstract_batch(cfg.data, cfg.batch_size)
         state = jax.eval_shape(build, params, keys.init, first)
-        if energy_err is not None:  # as in _initial_state
-            jax.eval_shape(_traced_loss, step_fn, state.trainable, state.objective_state,
-                           first, keys.loss)
     except Exception:
         return None
+    _check_loss(step_fn, state, first, keys.loss, cfg.data, energy_err)
     return state._replace(key=base_key)
 
 

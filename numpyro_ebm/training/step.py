@@ -49,6 +49,13 @@ class TrainStep:
         params, extras = trainable
         return self.objective.loss(self.energy_fn, params, extras, objective_state, batch, key)
 
+    def trace_loss(self, trainable: PyTree, objective_state: PyTree, batch: PyTree,
+                   key: Any) -> Any:
+        """The loss's output shapes, traced abstractly (``jax.eval_shape``: nothing runs or
+        compiles). The trace is cached, and the step's gradient reuses it. Raises whatever
+        the objective's loss raises on arguments of these shapes."""
+        return jax.eval_shape(_traced_loss, self, trainable, objective_state, batch, key)
+
     def __call__(self, state: TrainState, batch: PyTree,
                  key: Any) -> tuple[TrainState, dict[str, Array]]:
         """One update on ``batch`` with the objective's randomness ``key``.
