@@ -134,8 +134,9 @@ def _abstract_batch(data: PyTree, batch_size: int) -> PyTree:
 
 def _stateless_init(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
                     legacy: bool) -> tuple[PyTree, PyTree] | None:
-    """``objective.init``'s ``(extras, state)`` when they hold no arrays (score matching),
-    found from shapes alone; else (or if that fails) ``None``.
+    """``objective.init``'s ``(extras, state)`` when they hold no arrays (score matching,
+    CD, energy discrepancy, CNCE), found from shapes alone; else (or if that fails)
+    ``None``.
 
     The values of the batch and key cannot matter to an output without arrays, so no rows
     are drawn: drawing them is a separately compiled program (about 0.3 s of a first ``fit``

@@ -80,9 +80,9 @@ class TrainStep:
         return new, {"loss": loss, **metrics}
 
 
-# the loss under jit (inlined when compiled, so no nested call): a check that traces it
-# abstractly first (``fit`` does, for an energy that needs the objective's context) leaves
-# a trace that the step's gradient reuses
+# the loss under jit (inlined when compiled, so no nested call): the abstract trace that
+# ``fit`` makes before the chunk to check the loss (``trace_loss``) is then reused by the
+# step's gradient
 _traced_loss = jax.jit(TrainStep._loss, static_argnums=0, inline=True)
 
 
