@@ -132,25 +132,38 @@ def _abstract_batch(data: PyTree, batch_size: int) -> PyTree:
                         data)
 
 
-def _stateless_init(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
-                    legacy: bool) -> tuple[PyTree, PyTree] | None:
-    """``objective.init``'s ``(extras, state)`` when they hold no arrays (score matching,
-    CD, energy discrepancy, CNCE), found from shapes alone; else (or if that fails)
-    ``None``.
+class _AbstractStart(NamedTuple):
+    """A run's start from shapes alone: the state, the run's keys and one batch."""
 
-    The values of the batch and key cannot matter to an output without arrays, so no rows
-    are drawn: drawing them is a separately compiled program (about 0.3 s of a first ``fit``
-    on a 2-core CPU, ``jax_log_compiles``).
+    state: TrainState
+    keys: _RunKeys
+    batch: PyTree
+
+
+def _abstract_start(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
+                    legacy: bool, extras: PyTree, objective_state: PyTree
+                    ) -> _AbstractStart | None:
+    """``init_train_state`` under ``jax.eval_shape``: no rows drawn, nothing of
+    ``objective.init`` or ``optimizer.init`` run or compiled. ``None`` where that fails
+    (the concrete path then reports the error, an energy's first).
+
+    A resumed run reads its checkpoint into this state; a fresh run uses its extras and
+    objective state as they are when they hold no arrays (score matching, CD, energy
+    discrepancy, CNCE): values of the batch and key cannot matter to them, and drawing the
+    rows is a separately compiled program (about 0.3 s of a first ``fit`` on a 2-core CPU,
+    ``jax_log_compiles``).
     """
-    def init(key, p, batch):
-        return step_fn.objective.init(key, step_fn.energy_fn, p, batch)
+    def build(p, init_key, batch):
+        return init_train_state(step_fn.energy_fn, p, step_fn.objective, step_fn.optimizer,
+                                init_key, batch, extras=extras, objective_state=objective_state)
 
     try:
-        key = jax.eval_shape(partial(_run_keys_of, legacy=legacy), base_key).init
-        out = jax.eval_shape(init, key, params, _abstract_batch(cfg.data, cfg.batch_size))
-    except Exception:  # reported by the concrete path, with the energy's error first
+        keys = jax.eval_shape(partial(_run_keys_of, legacy=legacy), base_key)
+        batch = _abstract_batch(cfg.data, cfg.batch_size)
+        state = jax.eval_shape(build, params, keys.init, batch)
+    except Exception:
         return None
-    return None if jax.tree.leaves(out) else out
+    return _AbstractStart(state._replace(key=base_key), keys, batch)
 
 
 def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
@@ -166,15 +179,17 @@ def _initial_state(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key:
     context (e.g. a noise level): then the objective's loss must trace on one batch.
     """
     energy_err = energy_check_error(step_fn.energy_fn, params, cfg.data)
-    if extras is None or objective_state is None:
-        start = _stateless_init(step_fn, params, cfg, base_key, legacy)
-        if start is not None:  # nothing drawn: the rows' shapes stand in for them
-            extras = start[0] if extras is None else extras
-            objective_state = start[1] if objective_state is None else objective_state
-    keys: _RunKeys | None = None
-    if extras is not None and objective_state is not None:
-        first, init_key = _abstract_batch(cfg.data, cfg.batch_size), base_key
-        loss_key = jax.eval_shape(partial(_run_keys_of, legacy=legacy), base_key).loss
+    start = _abstract_start(step_fn, params, cfg, base_key, legacy, extras, objective_state)
+    # what init would supply (the parts not given), from shapes alone
+    from_init = {} if start is None else {
+        name: getattr(start.state, name)
+        for name, given in (("extras", extras), ("objective_state", objective_state))
+        if given is None}
+    if start is not None and not jax.tree.leaves(list(from_init.values())):
+        # no arrays: nothing drawn, and the rows' shapes stand in for them
+        extras = from_init.get("extras", extras)
+        objective_state = from_init.get("objective_state", objective_state)
+        keys, first, init_key, loss_key = None, start.batch, base_key, start.keys.loss
     else:
         first, keys = _init_batch(base_key, cfg.data, cfg.batch_size, legacy)
         init_key, loss_key = keys.init, keys.loss
@@ -215,25 +230,14 @@ def _check_loss(step_fn: TrainStep, state: TrainState, batch: PyTree, loss_key: 
 def _resume_template(step_fn: TrainStep, params: Params, cfg: FitConfig, base_key: Array,
                      legacy: bool, extras: PyTree, objective_state: PyTree
                      ) -> TrainState | None:
-    """The state a checkpoint is read into, from shapes alone: ``init_train_state`` under
-    ``jax.eval_shape``, so no rows are drawn and nothing of ``objective.init`` or
-    ``optimizer.init`` runs or compiles (the checkpoint replaces every leaf). ``None`` where
-    that fails: the concrete path then reports the error (an energy's first).
-    """
-    energy_err = energy_check_error(step_fn.energy_fn, params, cfg.data)
-
-    def build(p, init_key, batch):
-        return init_train_state(step_fn.energy_fn, p, step_fn.objective, step_fn.optimizer,
-                                init_key, batch, extras=extras, objective_state=objective_state)
-
-    try:
-        keys = jax.eval_shape(partial(_run_keys_of, legacy=legacy), base_key)
-        first = _abstract_batch(cfg.data, cfg.batch_size)
-        state = jax.eval_shape(build, params, keys.init, first)
-    except Exception:
+    """The state a checkpoint is read into, from shapes alone (:func:`_abstract_start`:
+    the checkpoint replaces every leaf), its loss checked; ``None`` where that fails."""
+    start = _abstract_start(step_fn, params, cfg, base_key, legacy, extras, objective_state)
+    if start is None:
         return None
-    _check_loss(step_fn, state, first, keys.loss, cfg.data, energy_err)
-    return state._replace(key=base_key)
+    _check_loss(step_fn, start.state, start.batch, start.keys.loss, cfg.data,
+                energy_check_error(step_fn.energy_fn, params, cfg.data))
+    return start.state
 
 
 def _resume(path: str | os.PathLike, state: TrainState, key: Any, reseed: bool,
