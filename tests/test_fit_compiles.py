@@ -170,3 +170,19 @@ def test_an_objective_whose_init_computes_adds_only_its_own_programs(name, progr
                optimizer=optax.sgd(1e-4 * rows), num_steps=6, batch_size=11,
                progress_bar=False)
     assert len(compiles) <= programs, f"{name}: {len(compiles)} programs compiled"
+
+
+def test_trace_loss_gives_the_loss_shapes_and_compiles_nothing():
+    """``TrainStep.trace_loss``: the loss's output shapes (a scalar loss, the objective state
+    and each metric) from an abstract trace, with no compilation; a loss that cannot trace
+    on these shapes raises there."""
+    step = ne.training.make_train_step(ENERGY, ne.sliced_score_matching(), optax.sgd(0.1))
+    batch = jax.ShapeDtypeStruct((16, 2), jnp.float32)
+    with count_compiles() as compiles:
+        loss, (state, metrics) = step.trace_loss((PARAMS, ()), (), batch, jax.random.key(0))
+    assert len(compiles) == 0
+    assert loss.shape == () and state == () and metrics
+    assert all(m.shape == () for m in metrics.values())
+    with pytest.raises(ValueError, match="mean's shape"):
+        step.trace_loss((PARAMS, ()), (), jax.ShapeDtypeStruct((16, 3), jnp.float32),
+                        jax.random.key(0))
