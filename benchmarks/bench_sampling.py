@@ -284,9 +284,10 @@ def verdict(per_step: dict, mcmc: dict) -> str:
             "Study, 2026-11-30 04:55 (`sample` in a jitted scan, 16 chains, interleaved, "
             "minimum of 9): without that conditional the step cost 0.969x HMC's where the "
             "kernel's cost 1.027x (HMC pays about as much for computing its adapter in every "
-            "step as selects); one random-number call per step instead of three gave 0.988x "
-            "against 1.018x, but then sharded and single-device chains differed by up to "
-            "2e-7 in float64 (tests/test_sharding.py asks 1e-9), so it is not taken.")
+            "step as selects). Random numbers: the kernel makes two random-number calls per "
+            "step (a key split, then the noise and the accept draw in one call, "
+            "`draw_step_noise`), down from three on 2026-12-01; the 2026-11-30 study had "
+            "one call at 0.988x against three at 1.018x.")
     text += (
         "\n\n**Why the fixed cost is lower.** Both kernels compile one sample loop per "
         "run (NumPyro's `fori_collect`; ours compiles in about the same time as HMC's). "

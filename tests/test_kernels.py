@@ -95,6 +95,30 @@ def test_extra_fields_reproduce_the_acceptance_ratio(dense_run):
         np.testing.assert_allclose(ef["potential_energy"][c], pe, rtol=1e-10)
 
 
+def test_a_kernel_step_is_the_functional_mala_step_of_its_split_key(dense_run):
+    """The kernel splits its key once per step and hands the second key to the functional
+    core: ``langevin.mala_step`` with that key and the state's step size and metric makes
+    the same proposal and the same accept decision."""
+    from numpyro_ebm.infer import langevin
+    from numpyro_ebm.infer.metric import from_adapt_state
+
+    kernel, state = dense_run.sampler, dense_run.last_state
+    nxt = kernel.sample(state, (), {})
+    potential = kernel.get_potential_fn((), {})
+    for c in range(4):
+        one = jax.tree.map(lambda v, c=c: v[c], state)
+        _, key_step = jax.random.split(one.rng_key)
+        current = langevin.LangevinState(one.z, one.potential_energy, one.z_grad)
+        metric = from_adapt_state(one.adapt_state, one.log_det_sqrt)  # the kernel's factor
+        new, info = langevin.mala_step(key_step, current, potential,
+                                       one.adapt_state.step_size, metric)
+        np.testing.assert_allclose(info.proposal.position["x"], nxt.proposal["x"][c],
+                                   rtol=1e-12)
+        np.testing.assert_allclose(info.noise, nxt.noise[c], rtol=1e-12)
+        np.testing.assert_allclose(new.position["x"], nxt.z["x"][c], rtol=1e-12)
+        assert bool(info.is_accepted) == bool(np.any(nxt.z["x"][c] != one.z["x"]))
+
+
 def test_arviz_conversion_names(dense_run):
     tree = arviz.from_numpyro(dense_run)
     ss = tree["sample_stats"]

@@ -31,6 +31,21 @@ def _parse(stdout: str) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def _assert_same_chains(full: np.ndarray, one: np.ndarray) -> None:
+    """Draws ``(chain, draw, dim)`` of sharded chains against the same chains on one device."""
+    # The same chains: the same keys give the same accept/reject sequence, step for step.
+    def moved(x):
+        return np.any(np.diff(x, axis=1) != 0, axis=2)
+
+    np.testing.assert_array_equal(moved(full), moved(one))
+    # The partitioned program rounds float64 differently from the one-device program: the
+    # first draw after warmup differs by 1e-15 to 1e-11 (MALA's 30 steps, NUTS's many
+    # leapfrog steps). Sampling on this 2-D target amplifies it: with the step size MALA's
+    # warmup picks, an accepted step multiplies a difference by about 3 (measured: 1e-10 to
+    # 2e-7 at the 40th draw, depending on the random stream), hence 1e-6 over the run.
+    np.testing.assert_allclose(full, one, rtol=0, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def four_devices():
     proc = subprocess.run([sys.executable, str(WORKER), "4"], capture_output=True, text=True,
@@ -46,7 +61,7 @@ def test_sharded_chains_match_one_device(four_devices, kernel):
     assert r[f"{kernel}_devices"] == 4  # the draws really live on four devices
     full, one = np.array(r[f"{kernel}_full"]), np.array(r[f"{kernel}_one"])
     assert full.shape == (8, 40, 2)
-    np.testing.assert_allclose(full, one, rtol=0, atol=1e-9)
+    _assert_same_chains(full, one)
     assert np.std(full[:, :, 0]) > 0.1  # the chains moved
     assert r[f"{kernel}_arviz_chains"] == 8  # arviz.from_numpyro works unchanged
 
@@ -116,9 +131,8 @@ def test_two_processes_on_loopback_match_one_process(four_devices):
         assert r["process_count"] == 2 and r["device_count"] == 4
         for kernel in ("mala", "nuts"):
             assert r[f"{kernel}_devices"] == 4
-            np.testing.assert_allclose(np.array(r[f"{kernel}_full"]),
-                                       np.array(four_devices[f"{kernel}_one"]),
-                                       rtol=0, atol=1e-9)
+            _assert_same_chains(np.array(r[f"{kernel}_full"]),
+                                np.array(four_devices[f"{kernel}_one"]))
         for objective in ("dsm", "pcd"):  # a data-parallel fit across the two processes
             assert r[f"fit_{objective}_devices"] == 4
             np.testing.assert_allclose(r[f"fit_{objective}_full"],

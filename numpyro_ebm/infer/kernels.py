@@ -456,17 +456,18 @@ class _LangevinKernel(MCMCKernel):
     def _step(self, state: MALAState, i, window, model_args, model_kwargs) -> MALAState:
         """One transition of one chain; ``i`` and ``window`` may be unbatched under vmap."""
         potential = self.get_potential_fn(model_args, model_kwargs)
-        # one split per step (each random-number call is a loop of its own in the step)
-        rng_key, key_prop, key_acc = random.split(state.rng_key, 3)
-        flat, _ = ravel_pytree(state.z)
-        xi = random.normal(key_prop, flat.shape, flat.dtype)
+        # two random-number calls per step (each is a loop of its own in the compiled step):
+        # the chain's next key, and the step's noise drawn as the functional core draws it,
+        # so that langevin.propose(key_step, ...) makes this step's proposal
+        rng_key, key_step = random.split(state.rng_key)
+        xi, log_u = langevin.draw_step_noise(key_step, state.z)
         ad = state.adapt_state._replace(window_idx=window)
         current = langevin.LangevinState(state.z, state.potential_energy, state.z_grad)
         proposal = langevin.propose_with_noise(xi, current, potential, ad.step_size,
                                                from_adapt_state(ad, state.log_det_sqrt),
                                                self._temperature)
-        new, info = langevin.accept(key_acc, current, proposal, self._is_adjusted(i),
-                                    self._max_delta_energy)
+        new, info = langevin.accept(None, current, proposal, self._is_adjusted(i),
+                                    self._max_delta_energy, log_uniform=log_u)
         _, wa_update = self._adapter(potential)
 
         def adapt(args):
