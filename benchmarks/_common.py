@@ -1,16 +1,19 @@
-"""Shared helpers for benchmarks: timing by minimum of repeats, and result files."""
+"""Shared helpers for benchmarks: timing (minimum of repeats, or ratios within interleaved
+rounds), and result files."""
 
 from __future__ import annotations
 
 import json
 import math
 import platform
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
+from scipy.stats import binom
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -32,10 +35,10 @@ def min_time(fn: Callable[[], Any], repeats: int = 5) -> float:
     return best
 
 
-def interleaved_min_times(fns: dict[str, Callable[[], Any]], repeats: int = 5,
-                          min_seconds: float = 0.0) -> dict[str, float]:
-    """Minimum times of several functions (seconds per call), interleaved so machine noise
-    hits all alike.
+def interleaved_times(fns: dict[str, Callable[[], Any]], repeats: int = 5,
+                      min_seconds: float = 0.0) -> dict[str, list[float]]:
+    """Every round's time of several functions (seconds per call), interleaved: each round
+    calls each function once, in order, so that machine noise hits all alike.
 
     With ``min_seconds > 0`` each timed sample is a batch of calls lasting at least that
     long (the count set from a warm-up call), blocked once at its end: a single call of a
@@ -46,15 +49,42 @@ def interleaved_min_times(fns: dict[str, Callable[[], Any]], repeats: int = 5,
         t0 = time.perf_counter()
         block(f())
         counts[k] = max(1, math.ceil(min_seconds / max(time.perf_counter() - t0, 1e-9)))
-    best = {k: float("inf") for k in fns}
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
             t0 = time.perf_counter()
             for _ in range(counts[k]):
                 out = f()
             block(out)
-            best[k] = min(best[k], (time.perf_counter() - t0) / counts[k])
-    return best
+            times[k].append((time.perf_counter() - t0) / counts[k])
+    return times
+
+
+def interleaved_min_times(fns: dict[str, Callable[[], Any]], repeats: int = 5,
+                          min_seconds: float = 0.0) -> dict[str, float]:
+    """Minimum over the rounds of :func:`interleaved_times` (seconds per call)."""
+    return {k: min(v) for k, v in interleaved_times(fns, repeats, min_seconds).items()}
+
+
+def median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """The median and a distribution-free ``level`` interval for it (order statistics
+    ``x_(j)``, ``x_(n-1-j)`` with ``j`` the ``(1 - level) / 2`` quantile of Bin(n, 1/2))."""
+    x = sorted(values)
+    j = max(int(binom.ppf((1 - level) / 2, len(x), 0.5)) - 1, 0)
+    return statistics.median(x), x[j], x[len(x) - 1 - j]
+
+
+def round_ratios(times: dict[str, list[float]], base: str) -> dict[str, dict]:
+    """Each function's time over ``base``'s within every round of :func:`interleaved_times`:
+    ``{"median", "ci95", "rounds"}``, the median of the rounds' ratios and its binomial
+    interval (:func:`median_interval`; rounds of one process are treated as independent, so
+    the interval is a lower bound on the uncertainty between processes)."""
+    out = {}
+    for k, ts in times.items():
+        r = [t / b for t, b in zip(ts, times[base], strict=True)]
+        med, lo, hi = median_interval(r)
+        out[k] = {"median": med, "ci95": [lo, hi], "rounds": len(r)}
+    return out
 
 
 def machine() -> str:

@@ -267,13 +267,13 @@ threads counts both threads' work. Rows measured before were relabelled, not re-
 `tests/test_bench_common.py` checks the labels now. Ratios of CPU time moved by 5-10%
 between runs, which earlier notes put down to other tenants of this shared machine.
 Part of the two-thread excess was real, not noise: by hand-run interleaved comparisons of
-`fit`'s chunk runner and the plain loop on an idle machine (2026-11-30; the numbers are in
-issue 17's note of that day; wall time), FCE's chunk cost about 7% more per step than the
-plain loop with two threads and 0-1% pinned to one core; no single part of `fit`'s step
-(records, `is_healthy`, early exit, the per-step `lax.cond`) carried it, but taking each
-batch as a contiguous slice instead of gathering its rows through the permutation removed
-most of it on FCE, at about 1% more on CD-5 and energy discrepancy (the *batch rows*
-study below measures both paths).
+`fit`'s chunk runner and the plain loop on an idle machine (2026-11-30, wall time; hand-run,
+so not stored: the *scheduler* and *batch rows* studies below re-measure both), FCE's chunk
+cost about 7% more per step than the plain loop with two threads and 0-1% pinned to one
+core; no single part of `fit`'s step (records, `is_healthy`, early exit, the per-step
+`lax.cond`) carried it, but taking each batch as a contiguous slice instead of gathering
+its rows through the permutation removed most of it on FCE, at about 1% more on CD-5 and
+energy discrepancy (the *batch rows* study below measures both paths).
 
 ### Wall time
 

@@ -94,8 +94,9 @@ def test_a_value_near_its_limit_is_shown_with_the_digit_that_decides():
 
 def test_steady_pairs_interval_for_the_median_is_the_binomial_one():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "studies"))
-    from fit_steady_pairs import median_interval, row
+    from fit_steady_pairs import row
 
+    median_interval = _common.median_interval
     # n = 30: P(Bin(30, 1/2) <= 9) = 0.021 <= 0.025 < P(<= 10), so [x_(10), x_(21)]
     assert median_interval([float(v) for v in range(30, 0, -1)]) == (15.5, 10.0, 21.0)
     # pooled over processes; each process's own median is kept
@@ -112,9 +113,29 @@ def test_steady_pairs_interval_for_the_median_is_the_binomial_one():
     assert chunk["rounds"] == [[1.1] * 15, [1.0] * 15]
 
 
+def test_round_ratios_take_each_ratio_within_its_round():
+    # a machine that slows down 2x half-way: both programs slow together, so each round's
+    # ratio is 1.1 although the ratio of minimums would read 1.1 only by luck
+    base = [1.0] * 5 + [2.0] * 6
+    times = {"base": base, "ours": [1.1 * b for b in base]}
+    r = _common.round_ratios(times, "base")
+    assert r["base"] == {"median": 1.0, "ci95": [1.0, 1.0], "rounds": 11}
+    assert r["ours"]["median"] == pytest.approx(1.1) and r["ours"]["rounds"] == 11
+    # one round disturbed in ours only moves the median by nothing and widens no interval
+    # bound past the undisturbed rounds
+    times["ours"][3] *= 3
+    r = _common.round_ratios(times, "base")
+    assert r["ours"]["median"] == pytest.approx(1.1)
+    assert r["ours"]["ci95"] == pytest.approx([1.1, 1.1])
+    with pytest.raises(ValueError):  # rounds must pair up
+        _common.round_ratios({"base": [1.0, 1.0], "ours": [1.0]}, "base")
+
+
 def test_steady_pairs_interval_widens_when_processes_disagree():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "studies"))
-    from fit_steady_pairs import clustered_interval, median_interval
+    from fit_steady_pairs import clustered_interval
+
+    median_interval = _common.median_interval
 
     # three processes, tight within, apart between: the pooled binomial interval is narrow,
     # the bootstrap over processes spans the processes' own medians

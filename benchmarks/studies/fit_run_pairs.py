@@ -19,7 +19,7 @@ Each process builds the data, network and objective and runs one tiny JAX op fir
 backend's start-up, the same for both); the clock covers only the program's call, until
 its parameters are ready. A round's ratio fit/plain sees one state of the machine; rounds
 are separate processes, so the binomial interval for the median of the rounds' ratios
-(:func:`fit_steady_pairs.median_interval`) applies. CPU time (this process's, all
+(:func:`_common.median_interval`) applies. CPU time (this process's, all
 threads) is stored beside wall time.
 
 Writes ``benchmarks/results/fit_run_pairs.json`` (rows of objectives not named are kept);
@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_fit_overhead as b  # noqa: E402
-from fit_steady_pairs import median_interval  # noqa: E402
+from _common import median_interval  # noqa: E402
 
 import numpyro_ebm as ebm  # noqa: E402
 from numpyro_ebm.training import pacing  # noqa: E402

@@ -44,12 +44,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from scipy.stats import binom
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_fit_overhead as b  # noqa: E402
+from _common import median_interval  # noqa: E402
 
 import numpyro_ebm as ebm  # noqa: E402
 from numpyro_ebm.training import chunk, pacing  # noqa: E402
@@ -125,14 +125,6 @@ def worker(name: str, rounds: int, steps: int | None) -> dict:
     return {"steps": steps, "fixed_ms": {k: 1e3 * v for k, v in fixed.items()},
             "plain_us_per_step": 1e6 * per_step["plain"],
             "plain_spread": max(times["plain"]) / min(times["plain"]), "ratios": ratios}
-
-
-def median_interval(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
-    """The median and a distribution-free ``level`` interval for it (order statistics
-    ``x_(j)``, ``x_(n-1-j)`` with ``j`` the ``(1 - level) / 2`` quantile of Bin(n, 1/2))."""
-    x = sorted(values)
-    j = max(int(binom.ppf((1 - level) / 2, len(x), 0.5)) - 1, 0)
-    return statistics.median(x), x[j], x[len(x) - 1 - j]
 
 
 def clustered_interval(groups: list[list[float]], level: float = 0.95, draws: int = 4000,
