@@ -184,9 +184,15 @@ def _score_matching_rows(res: dict) -> list[tuple]:
                     f"{r[key]:.2f}" for r in rounds), page)
                 for (what, limit, value, note, page), key in zip(rows, ("sliced", "denoising"))]
     exact = flat.get("exact")
+    line = _get(res, "data", "exact_linear_fit")
+    fitted = ("no line fitted" if not line else
+              f"least-squares line {line['intercept']:.2f} + {line['slope']:.3f} D "
+              "energy-gradient steps, residuals " + ", ".join(
+                  f"{100 * v:+.0f}%" for v in line["relative_residuals"]))
+    cross = _get(res, "data", "exact_costlier_than_sliced_from_d")
     rows.append(("exact SM cost per energy-gradient step grows linearly in D", None, exact,
-                 "D=200 / D=2 per-unit cost (D grew 100x; no line fitted); no crossover in "
-                 "the range measured: exact SM costs more than sliced SM from D=2 on",
+                 f"D=200 / D=2 per-unit cost (D grew 100x); {fitted}; no crossover in "
+                 f"the range measured: exact SM costs more than sliced SM from D={cross} on",
                  "score_matching"))
     return rows
 
