@@ -136,7 +136,7 @@ def clustered_interval(groups: list[list[float]], level: float = 0.95, draws: in
     Rounds of one process share its state (buffer addresses, thread placement), and on
     this machine the processes' medians differed by up to 7% (energy discrepancy's chunk
     loop: 1.040-1.108 of the plain loop in a run stopped on 2026-12-01 to add this
-    interval; issue 17's notes), so the binomial interval of
+    interval, not stored), so the binomial interval of
     :func:`median_interval`, which treats every round as independent, is too narrow.
     """
     rng = np.random.default_rng(seed)
