@@ -7,6 +7,7 @@ import json
 import math
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from scipy.stats import binom
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DOCS = ROOT / "docs" / "benchmarks"
+# --quick (smoke) runs write here, never over the published results and pages
+QUICK = ROOT / "benchmarks" / "_scratch" / "quick"
 
 
 def block(x: Any) -> Any:
@@ -78,12 +81,15 @@ def round_ratios(times: dict[str, list[float]], base: str) -> dict[str, dict]:
     """Each function's time over ``base``'s within every round of :func:`interleaved_times`:
     ``{"median", "ci95", "rounds"}``, the median of the rounds' ratios and its binomial
     interval (:func:`median_interval`; rounds of one process are treated as independent, so
-    the interval is a lower bound on the uncertainty between processes)."""
+    the interval is a lower bound on the uncertainty between processes). ``ci95`` is
+    ``None`` below 6 rounds, where no pair of order statistics covers the median with 95%."""
     out = {}
     for k, ts in times.items():
         r = [t / b for t, b in zip(ts, times[base], strict=True)]
         med, lo, hi = median_interval(r)
-        out[k] = {"median": med, "ci95": [lo, hi], "rounds": len(r)}
+        # below 6 rounds even [min, max] covers the median with less than 95% (5: 93.75%)
+        out[k] = {"median": med, "ci95": [lo, hi] if len(r) >= 6 else None,
+                  "rounds": len(r)}
     return out
 
 
@@ -119,19 +125,23 @@ def write_results(name: str, title: str, data: Any, markdown_body: str, *,
     from stored results without measuring: the page keeps the measurement's date.
     ``quick_means`` says in the page's header what ``--quick`` left out of this run.
     ``command``: the command that measured, where it is not ``run.py --only <name>``.
+    A ``--quick`` run (``data["quick"]``, or ``--quick`` on the command line) writes under
+    ``benchmarks/_scratch/quick/`` (``results/`` and ``docs/``) instead: a smoke run never
+    replaces the published numbers or the scorecard's inputs.
     """
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    DOCS.mkdir(parents=True, exist_ok=True)
+    quick = (isinstance(data, dict) and bool(data.get("quick"))) or "--quick" in sys.argv
+    results, docs = (QUICK / "results", QUICK / "docs") if quick else (RESULTS, DOCS)
+    results.mkdir(parents=True, exist_ok=True)
+    docs.mkdir(parents=True, exist_ok=True)
     device = accelerator()
     override, command = command, f"python benchmarks/run.py --only {name}"
     if device is not None:
         name, title = f"{name}_{device}", f"{title} ({device.upper()})"
         command += f" (on a machine whose JAX backend is {device})"
     stamp = measured or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    (RESULTS / f"{name}.json").write_text(
+    (results / f"{name}.json").write_text(
         json.dumps({"name": name, "date": stamp, "machine": machine(), "data": data}, indent=2)
     )
-    quick = isinstance(data, dict) and bool(data.get("quick"))
     command += " --quick" if quick else ""
     if override is not None:
         by = f"`{override}`"
@@ -139,9 +149,12 @@ def write_results(name: str, title: str, data: Any, markdown_body: str, *,
         by = f"`{command}` ({quick_means})" if quick else f"`{command}` (part of `make bench`)"
     if rebuilt_by:
         stamp += f" (page rebuilt by `{rebuilt_by}`)"
-    (DOCS / f"{name}.md").write_text(
+    (docs / f"{name}.md").write_text(
         f"# {title}\n\n_Measured {stamp} on {machine()} by {by}._\n\n{markdown_body}\n"
     )
+    if quick:
+        print(f"smoke run: wrote {results / (name + '.json')} and {docs / (name + '.md')} "
+              "(the published results are unchanged)", flush=True)
 
 
 def rows_cli(doc: str, main: Callable[..., None]) -> None:

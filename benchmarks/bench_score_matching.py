@@ -325,17 +325,19 @@ the network itself). Target: flat for sliced and denoising (D = {rows[-1]['dim']
 <= 1.2; this run: {verdicts}), linear in D for exact SM: a least-squares line through its
 per-unit costs gives {line['intercept']:.2f} + {line['slope']:.3f} D energy-gradient steps, with
 residuals of {_percentages(line['relative_residuals'])} of the cells at D =
-{', '.join(str(r['dim']) for r in rows)} (the small-D cells carry fixed per-call costs that
-the line does not model). {how} Exact SM costs more than
-sliced SM (one projection) from D = {crossover} on. With single calls timed (before
-2026-11-30 05:40) the last row moved by about +-0.2 between runs on this shared 2-core
-machine (sliced 0.94, 1.27 and 1.26, denoising 1.33, 1.23 and 1.15 in three runs). Each
-repeat is now a batch of calls, and the spread remains: two such runs (2026-11-30 05:38 and
-05:56, loads 1.3 and 1.6) gave sliced 1.21 and 0.99, denoising 1.22 and 1.04, hence the
-rounds. Before 2026-11-30 07:00 DSM drew its noise with `jax.random.normal` and missed
-(1.29; rounds 1.31, 1.25, 1.29): JAX's threefry costs about 6 ns per 32-bit word on this
-CPU, one thread, and no other generator JAX offers here is cheaper
-(`benchmarks/studies/normal_draw.py`); the *plain denoising* column still pays that draw.
+{', '.join(str(r['dim']) for r in rows)}: the small-D cells fall below the line, because a
+step's fixed costs (launching kernels, the optimizer update), shared by exact SM and the
+energy-gradient step, pull their ratio toward 1 where the D-dependent work is small.
+{how} Exact SM costs more than sliced SM (one projection) from D = {crossover} on. With
+single calls timed (before 2026-11-30 05:40) the last row moved by about +-0.2 between runs
+on this shared 2-core machine (sliced 0.94, 1.27 and 1.26, denoising 1.33, 1.23 and 1.15 in
+three runs). Each repeat is now a batch of calls, and the spread remains: two such runs
+(2026-11-30 05:38 and 05:56, loads 1.3 and 1.6) gave sliced 1.21 and 0.99, denoising 1.22
+and 1.04, hence the rounds. Before 2026-11-30 07:00 DSM drew its noise with
+`jax.random.normal` and missed (1.29; rounds 1.31, 1.25, 1.29): JAX's threefry costs about 6
+ns per 32-bit word on this CPU, one thread, and no other generator JAX offers here is
+cheaper (`benchmarks/studies/normal_draw.py`); the *plain denoising* column still pays that
+draw.
 {control}
 
 {unit_table}

@@ -129,6 +129,26 @@ def test_round_ratios_take_each_ratio_within_its_round():
     assert r["ours"]["ci95"] == pytest.approx([1.1, 1.1])
     with pytest.raises(ValueError):  # rounds must pair up
         _common.round_ratios({"base": [1.0, 1.0], "ours": [1.0]}, "base")
+    # below 6 rounds no interval covers the median with 95%: none is given
+    few = _common.round_ratios({"base": [1.0] * 5, "ours": [1.1] * 5}, "base")
+    assert few["ours"]["ci95"] is None and few["ours"]["median"] == pytest.approx(1.1)
+
+
+def test_a_smoke_run_never_replaces_the_published_results(dirs, monkeypatch, tmp_path):
+    results, docs = dirs
+    monkeypatch.setattr(_common, "QUICK", tmp_path / "quick")
+    _common.write_results("demo", "Demo", {"x": 1}, "published")
+    _common.write_results("demo", "Demo", {"x": 2, "quick": True}, "smoke")
+    assert json.loads((results / "demo.json").read_text())["data"] == {"x": 1}
+    assert "published" in (docs / "demo.md").read_text()
+    smoke = tmp_path / "quick"
+    assert json.loads((smoke / "results" / "demo.json").read_text())["data"]["x"] == 2
+    assert "smoke" in (smoke / "docs" / "demo.md").read_text()
+    # a benchmark whose data does not say quick: the command line's --quick decides
+    monkeypatch.setattr(sys, "argv", ["bench_demo.py", "--quick"])
+    _common.write_results("demo", "Demo", {"x": 3}, "smoke too")
+    assert json.loads((results / "demo.json").read_text())["data"] == {"x": 1}
+    assert json.loads((smoke / "results" / "demo.json").read_text())["data"] == {"x": 3}
 
 
 def test_steady_pairs_interval_widens_when_processes_disagree():

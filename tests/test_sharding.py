@@ -40,9 +40,9 @@ def _assert_same_chains(full: np.ndarray, one: np.ndarray) -> None:
     np.testing.assert_array_equal(moved(full), moved(one))
     # The partitioned program rounds float64 differently from the one-device program: the
     # first draw after warmup differs by 1e-15 to 1e-11 (MALA's 30 steps, NUTS's many
-    # leapfrog steps). Sampling on this 2-D target amplifies it: with the step size MALA's
-    # warmup picks, an accepted step multiplies a difference by about 3 (measured: 1e-10 to
-    # 2e-7 at the 40th draw, depending on the random stream), hence 1e-6 over the run.
+    # leapfrog steps). The run amplifies it: here, over MALA's 40 draws, by about 3 per
+    # accepted step (measured: 1e-10 to 2e-7 at the 40th draw, depending on the random
+    # stream; scripts/scaling_figure.py's longer run levels off near 2e-5), hence 1e-6.
     np.testing.assert_allclose(full, one, rtol=0, atol=1e-6)
 
 
